@@ -1,0 +1,30 @@
+# kvopt: `make help` lists the targets.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help demo test bench experiment-synthetic experiment-trace clean
+
+help:  ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,dask]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install kvopt with its test extras
+
+demo: $(STAMP)  ## solve a shipped instance to optimality and print MC-SF's ratio table
+	$(VENV)/bin/kvopt ratio instances/demo/paper-zero-n10.json --policies mcsf
+
+test: $(STAMP)  ## run the whole test suite
+	$(PY) -m pytest
+
+bench: $(STAMP)  ## benchmarks (not tests): integer program at paper sizes
+	$(PY) benchmarks/ip_paper.py
+
+clean:  ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .hypothesis

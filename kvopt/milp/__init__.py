@@ -1,0 +1,1 @@
+"""The hindsight integer program: one solver-neutral formulation, thin backends."""

@@ -1,0 +1,105 @@
+"""CBC through PuLP (pulp 3.x bundles the CBC binary).
+
+PuLP's ``status`` says "Optimal" when CBC stops on its time limit holding an incumbent; only
+``sol_status`` tells them apart, and it is what this backend reads. CBC's dual bound is not
+exposed by PuLP: it is read from CBC's log ("Lower bound:"), or equals the objective when CBC
+proved optimality; otherwise the backend reports none.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+
+import numpy as np
+import pulp
+
+from kvopt.milp.backends import RawSolve
+from kvopt.milp.model import MilpModel
+
+__all__ = ["CbcBackend", "to_pulp"]
+
+_LOWER_BOUND = re.compile(r"^Lower bound:\s+(\S+)", re.MULTILINE)
+
+
+def to_pulp(model: MilpModel, name: str = "kvopt") -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
+    """A ``LpProblem`` holding ``model``."""
+    prob = pulp.LpProblem(name, pulp.LpMinimize)
+    names = model.col_names()
+    cols = []
+    for j in range(model.num_cols):
+        cat = pulp.LpInteger if model.integrality[j] else pulp.LpContinuous
+        lo, hi = float(model.col_lower[j]), float(model.col_upper[j])
+        if cat == pulp.LpInteger and lo == 0 and hi == 1:
+            cat = pulp.LpBinary
+        cols.append(pulp.LpVariable(names[j], lo, hi, cat))
+    prob += pulp.LpAffineExpression(
+        [(cols[j], float(c)) for j, c in enumerate(model.cost) if c != 0], constant=model.offset
+    ), "total_latency"
+    for row_name, lo, hi, idx, val in model.rows():
+        expr = pulp.LpAffineExpression([(cols[j], float(v)) for j, v in zip(idx.tolist(), val.tolist())])
+        if lo == hi:
+            prob += pulp.LpConstraint(expr, pulp.LpConstraintEQ, row_name, lo)
+        else:
+            if np.isfinite(hi):
+                prob += pulp.LpConstraint(expr, pulp.LpConstraintLE, row_name, hi)
+            if np.isfinite(lo):
+                prob += pulp.LpConstraint(expr, pulp.LpConstraintGE, row_name + "_lo", lo)
+    return prob, cols
+
+
+_SOL_STATUS_WORDS = {
+    pulp.LpSolutionOptimal: "optimal",
+    pulp.LpSolutionIntegerFeasible: "integer feasible (stopped)",
+    pulp.LpSolutionNoSolutionFound: "no solution found",
+    pulp.LpSolutionInfeasible: "infeasible",
+    pulp.LpSolutionUnbounded: "unbounded",
+}
+
+
+class CbcBackend:
+    name = "cbc"
+
+    def solve(self, model: MilpModel, *, time_limit_s: float | None, mip_rel_gap: float,
+              warm_start: np.ndarray | None, threads: int, seed: int) -> RawSolve:
+        prob, cols = to_pulp(model)
+        if warm_start is not None:
+            for var, v in zip(cols, warm_start.tolist()):
+                var.setInitialValue(round(v))
+        fd, log_path = tempfile.mkstemp(prefix="kvopt-cbc-", suffix=".log")
+        os.close(fd)
+        try:
+            solver = pulp.PULP_CBC_CMD(
+                msg=False,
+                timeLimit=time_limit_s,
+                gapRel=mip_rel_gap,
+                # integral objective: an absolute gap below 1 proves the incumbent optimal
+                gapAbs=1.0 - 1e-6 if mip_rel_gap == 0 else None,
+                warmStart=warm_start is not None,
+                threads=threads,
+                logPath=log_path,
+                options=[f"randomCbcSeed {max(1, int(seed))}"],
+            )
+            prob.solve(solver)
+            with open(log_path, encoding="utf-8", errors="replace") as fh:
+                log = fh.read()
+        finally:
+            os.unlink(log_path)
+        sol_status = prob.sol_status
+        has_solution = sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
+        col_value = np.array([v.varValue or 0.0 for v in cols]) if has_solution else None
+        objective = float(pulp.value(prob.objective)) if has_solution else None
+        proven = sol_status == pulp.LpSolutionOptimal
+        bound = None
+        if proven and objective is not None and mip_rel_gap == 0:
+            bound = objective  # gapAbs < 1 on an integral objective
+        elif (m := _LOWER_BOUND.search(log)) is not None:
+            try:
+                bound = float(m.group(1))
+            except ValueError:
+                bound = None
+        words = f"{pulp.LpStatus.get(prob.status, prob.status)}; sol_status: " + \
+            _SOL_STATUS_WORDS.get(sol_status, str(sol_status))
+        return RawSolve(col_value, objective, bound, proven,
+                        sol_status == pulp.LpSolutionInfeasible, words)

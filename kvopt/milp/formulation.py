@@ -1,0 +1,192 @@
+r"""The hindsight integer program of ``specs/kv-scheduling.md`` section 3.
+
+Symbols: request :math:`i` arrives at :math:`a_i`, has prompt :math:`s_i` and output :math:`o_i`;
+memory :math:`M`. Binary :math:`x_{i,k} = 1` iff request :math:`i` starts at round :math:`k`,
+for :math:`k \in K_i = \{a_i, \dots, a_i + W_i\}` (the start window, see :func:`start_windows`).
+
+.. math::
+
+    \min \sum_i \sum_{k \in K_i} (k + o_i - a_i)\, x_{i,k}
+    \quad\text{s.t.}\quad \sum_{k \in K_i} x_{i,k} = 1 \;\forall i, \qquad
+    \sum_i \sum_{k \in K_i,\; t - o_i \le k \le t - 1} (s_i + t - k)\, x_{i,k} \le M \;\forall t.
+
+Every reduction below keeps the optimum exact; each function's docstring gives the argument.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kvopt.instance import Instance
+from kvopt.milp.model import MilpModel
+
+__all__ = ["build", "start_windows", "serial_horizon"]
+
+
+def serial_horizon(instance: Instance) -> int:
+    r"""The naive horizon :math:`T = \max_i a_i + \sum_i o_i`.
+
+    Valid: from :math:`\max_i a_i` on, running the requests one after another (each alone, which
+    fits as :math:`s_i + o_i \le M`) finishes by :math:`T`; a schedule starting anything later has
+    an idle round it could close up, so some optimal schedule starts everything by :math:`T`.
+    (Only used when no upper bound is known.)
+    """
+    if instance.num_requests == 0:
+        return 0
+    return int(instance.arrival.max() + instance.output.sum())
+
+
+def start_windows(instance: Instance, upper_bound: float | None) -> np.ndarray:
+    r"""The last start round :math:`a_i + W_i` allowed for each request.
+
+    With a feasible schedule of total latency :math:`U` (``upper_bound``), every optimal schedule
+    has total latency at most :math:`U`. The latency of request :math:`j` is its wait
+    :math:`k_j - a_j \ge 0` plus :math:`o_j`, so
+    :math:`k_i - a_i \le U - \sum_j o_j - \sum_{j \ne i} (k_j - a_j) \le U - \sum_j o_j`.
+    Hence :math:`W_i = U - \sum_j o_j` excludes no optimal schedule. Without :math:`U` the window
+    ends at :func:`serial_horizon` (where some optimal schedule lies, see there).
+    """
+    a = instance.arrival
+    if upper_bound is None:
+        return np.full(len(a), serial_horizon(instance), dtype=np.int64)
+    slack = int(np.floor(upper_bound + 1e-9)) - int(instance.output.sum())
+    if slack < 0:
+        raise ValueError(f"upper bound {upper_bound} is below the sum of outputs")
+    last = a + slack
+    if len(a):
+        last = np.minimum(last, serial_horizon(instance))
+    return np.maximum(last, a)
+
+
+def _start_columns(instance: Instance, last_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Columns ``(col_req, col_start)``: request-major, start rounds ascending."""
+    widths = last_start - instance.arrival + 1
+    col_req = np.repeat(np.arange(instance.num_requests, dtype=np.int64), widths)
+    first = np.repeat(np.cumsum(widths) - widths, widths)
+    col_start = instance.arrival[col_req] + (np.arange(len(col_req)) - first)
+    return col_req, col_start
+
+
+def _kv_capacity_entries(instance: Instance, col_req: np.ndarray, col_start: np.ndarray):
+    r"""Nonzeros of the KV-capacity rows: one row per round :math:`t`.
+
+    Started at :math:`k`, request :math:`i` holds :math:`s_i + t - k` tokens at
+    :math:`t = k+1, \dots, k+o_i`, which gives coefficient :math:`s_i + t - k` of
+    :math:`x_{i,k}` in the row of round :math:`t`. Returns ``(round, col, coef)`` triples.
+    """
+    o = instance.output[col_req]
+    cols = np.repeat(np.arange(len(col_req), dtype=np.int64), o)
+    first = np.repeat(np.cumsum(o) - o, o)
+    j = np.arange(len(cols), dtype=np.int64) - first + 1  # 1 .. o_i
+    rounds = col_start[cols] + j
+    coef = instance.prompt[col_req[cols]] + j
+    return rounds, cols, coef
+
+
+def _redundant_rounds(instance: Instance, rounds: np.ndarray, cols: np.ndarray,
+                      coef: np.ndarray, col_req: np.ndarray) -> np.ndarray:
+    r"""Rounds whose capacity row can never bind.
+
+    Since :math:`\sum_k x_{i,k} = 1`, request :math:`i` contributes at most
+    :math:`\max_k` of its coefficients to the row of round :math:`t`. If the sum of these
+    maxima is at most :math:`M` the row holds for every 0/1 point satisfying the assignment rows,
+    so dropping it changes no integer solution.
+    """
+    n = instance.num_requests
+    horizon = int(rounds.max()) + 1 if len(rounds) else 1
+    key = rounds * n + col_req[cols]
+    best = np.zeros(horizon * n, dtype=np.int64)
+    np.maximum.at(best, key, coef)
+    per_round = best.reshape(horizon, n).sum(axis=1)
+    return per_round <= instance.memory
+
+
+def _identical_groups(instance: Instance) -> list[np.ndarray]:
+    """Positions of requests with the same ``(a, s, o)``, groups of size >= 2."""
+    keys = np.stack([instance.arrival, instance.prompt, instance.output], axis=1)
+    _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    return [np.flatnonzero(inverse == g) for g in np.flatnonzero(counts >= 2)]
+
+
+def build(instance: Instance, *, upper_bound: float | None = None,
+          symmetry: bool = True) -> MilpModel:
+    r"""The integer program as a :class:`MilpModel`.
+
+    Rows, in order: one assignment row per request (:math:`\sum_k x_{i,k} = 1`); the symmetry
+    rows; one KV-capacity row per round that can bind (see :func:`_redundant_rounds`).
+
+    Symmetry breaking (``symmetry=True``): for requests :math:`i < j` with identical
+    :math:`(a, s, o)`, :math:`\sum_k k\,x_{i,k} \le \sum_k k\,x_{j,k}`. Exchanging the start rounds
+    of two identical requests changes neither the memory held in any round nor the objective, so
+    every schedule has a twin of equal cost with identical requests started in position order.
+
+    Parameters
+    ----------
+    upper_bound
+        Total latency of a known feasible schedule (e.g. MC-SF's): narrows the start windows
+        (:func:`start_windows`).
+    """
+    n = instance.num_requests
+    last_start = start_windows(instance, upper_bound)
+    col_req, col_start = _start_columns(instance, last_start)
+    ncols = len(col_req)
+    cost = (col_start - instance.arrival[col_req]).astype(np.float64)  # wait k - a_i
+    offset = float(instance.output.sum())                            # + sum_i o_i
+
+    row_cols: list[np.ndarray] = []
+    row_vals: list[np.ndarray] = []
+    lower: list[float] = []
+    upper: list[float] = []
+    names: list[str] = []
+    col_ptr = np.concatenate([[0], np.cumsum(last_start - instance.arrival + 1)])
+    for i in range(n):
+        row_cols.append(np.arange(col_ptr[i], col_ptr[i + 1], dtype=np.int64))
+        row_vals.append(np.ones(col_ptr[i + 1] - col_ptr[i]))
+        lower.append(1.0)
+        upper.append(1.0)
+        names.append(f"assign_{i}")
+    if symmetry:
+        for group in _identical_groups(instance):
+            for i, j in zip(group[:-1].tolist(), group[1:].tolist()):
+                ci = np.arange(col_ptr[i], col_ptr[i + 1], dtype=np.int64)
+                cj = np.arange(col_ptr[j], col_ptr[j + 1], dtype=np.int64)
+                row_cols.append(np.concatenate([ci, cj]))
+                row_vals.append(np.concatenate([col_start[ci], -col_start[cj]]).astype(np.float64))
+                lower.append(-np.inf)
+                upper.append(0.0)
+                names.append(f"order_{i}_{j}")
+
+    rounds, cols, coef = _kv_capacity_entries(instance, col_req, col_start)
+    if len(rounds):
+        redundant = _redundant_rounds(instance, rounds, cols, coef, col_req)
+        keep = ~redundant[rounds]
+        rounds, cols, coef = rounds[keep], cols[keep], coef[keep]
+        order = np.lexsort((cols, rounds))
+        rounds, cols, coef = rounds[order], cols[order], coef[order]
+        binding, starts = np.unique(rounds, return_index=True)
+        ends = np.append(starts[1:], len(rounds))
+        for t, lo, hi in zip(binding.tolist(), starts.tolist(), ends.tolist()):
+            row_cols.append(cols[lo:hi])
+            row_vals.append(coef[lo:hi].astype(np.float64))
+            lower.append(-np.inf)
+            upper.append(float(instance.memory))
+            names.append(f"kv_{t}")
+
+    lengths = np.array([len(c) for c in row_cols], dtype=np.int64)
+    row_ptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return MilpModel(
+        cost=cost,
+        offset=offset,
+        col_lower=np.zeros(ncols),
+        col_upper=np.ones(ncols),
+        integrality=np.ones(ncols, dtype=bool),
+        row_ptr=row_ptr,
+        col_idx=np.concatenate(row_cols) if row_cols else np.zeros(0, dtype=np.int64),
+        values=np.concatenate(row_vals) if row_vals else np.zeros(0),
+        row_lower=np.array(lower),
+        row_upper=np.array(upper),
+        row_names=tuple(names),
+        col_req=col_req,
+        col_start=col_start,
+    )

@@ -1,0 +1,1 @@
+"""Simulation of online policies under the model of ``specs/kv-scheduling.md``."""
