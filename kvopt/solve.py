@@ -70,6 +70,7 @@ def solve(
     lower = trivial_bound(instance)
     best, best_cost, bound, bound_source = incumbent, float(upper), float(lower), "sum of outputs"
     words = "MC-SF schedule meets the sum-of-outputs bound"
+    failed = False
     if upper > lower:
         model = build(instance, upper_bound=upper)
         remaining = None
@@ -78,7 +79,7 @@ def solve(
         raw = solver.solve(model, time_limit_s=remaining, mip_rel_gap=mip_rel_gap,
                            warm_start=encode(model, incumbent.final_starts()), threads=threads,
                            seed=seed)
-        words = raw.backend_status
+        words, failed = raw.backend_status, raw.failed
         if raw.infeasible:
             raise KvoptError(f"{backend} calls the model infeasible, but MC-SF's schedule is feasible")
         if raw.col_value is not None:
@@ -97,5 +98,7 @@ def solve(
     if bound > best_cost + 1e-6:
         raise KvoptError(f"bound {bound} exceeds the verified schedule cost {best_cost}")
     status = SolveStatus.OPTIMAL if bound >= best_cost else SolveStatus.FEASIBLE
+    if failed and status is not SolveStatus.OPTIMAL:
+        status = SolveStatus.ERROR  # the incumbent and bound stay available, but say it failed
     return SolveResult(status, best_cost, bound, best, backend, words,
                        time.perf_counter() - t0, bound_source)

@@ -29,6 +29,7 @@ class RawSolve:
     proven: bool
     infeasible: bool
     backend_status: str
+    failed: bool = False   # the solver itself failed (crash, unreadable output)
 
 
 class Backend(Protocol):

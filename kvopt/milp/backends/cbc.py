@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import time
 
 import numpy as np
 import pulp
@@ -63,7 +64,18 @@ class CbcBackend:
 
     def solve(self, model: MilpModel, *, time_limit_s: float | None, mip_rel_gap: float,
               warm_start: np.ndarray | None, threads: int, seed: int) -> RawSolve:
+        """Solve with CBC. CBC 2.10 can crash (segfault) when its time limit expires while it
+        is still processing a MIP start; then the solve is retried once without the warm start
+        in the time that is left (``solve()`` keeps the warm-start schedule as incumbent)."""
+        deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
         prob, cols = to_pulp(model)
+        raw = self._run(prob, cols, model, time_limit_s, mip_rel_gap, warm_start, threads, seed)
+        if raw.failed and warm_start is not None:
+            left = None if deadline is None else max(0.1, deadline - time.perf_counter())
+            raw = self._run(prob, cols, model, left, mip_rel_gap, None, threads, seed)
+        return raw
+
+    def _run(self, prob, cols, model, time_limit_s, mip_rel_gap, warm_start, threads, seed):
         if warm_start is not None:
             for var, v in zip(cols, warm_start.tolist()):
                 var.setInitialValue(round(v))
@@ -81,7 +93,10 @@ class CbcBackend:
                 logPath=log_path,
                 options=[f"randomCbcSeed {max(1, int(seed))}"],
             )
-            prob.solve(solver)
+            try:
+                prob.solve(solver)
+            except pulp.PulpSolverError as exc:
+                return RawSolve(None, None, None, False, False, f"error: {exc}", failed=True)
             with open(log_path, encoding="utf-8", errors="replace") as fh:
                 log = fh.read()
         finally:
