@@ -1,62 +1,125 @@
-"""What a policy sees: read-only views of the simulation state at one decision round."""
+"""What a policy sees at one decision round, and what it answers.
+
+Both engines (:mod:`kvopt.sim.engine`, the event-skipping one, and :mod:`kvopt.sim.reference`,
+the plain per-round loop) fill the same :class:`SimState` and apply the same :class:`Decision`, so
+a policy cannot tell them apart: it is called at every round by the reference loop and only at
+*event rounds* by the engine (see :attr:`Decision.wake`). A policy must therefore make the same
+decision at a round whether or not it was called at the rounds before, which holds when its own
+bookkeeping changes only on what the state reports (``arrived``, ``completed``) and on its own
+decisions.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
-__all__ = ["SimState", "Decision"]
+__all__ = ["EMPTY_IDCS", "IDLE", "NO_DECISION", "Decision", "SimState"]
+
+EMPTY_IDCS = np.zeros(0, dtype=np.int64)
+EMPTY_IDCS.flags.writeable = False
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
 class SimState:
-    """The state at decision round ``t`` (after retiring completions and taking arrivals).
+    """The state at decision round ``t``, after retiring the runs that complete at ``t``.
 
-    Requests started now (``run_start == t``) run from round ``t + 1``. Arrays are read-only
-    views indexed by request position.
+    The engine alone writes it; a policy reads it. Arrays are read-only views indexed by
+    request position; ``running`` is a read-only live view of the engine's running set.
 
     Attributes
     ----------
     round
-        The decision round ``t``.
+        The decision round ``t``. A request admitted now starts at ``t`` and runs from ``t + 1``.
     memory
         ``M`` in tokens.
     arrival, prompt, predicted
-        What an online policy may know (``predicted`` is the prediction, not the truth).
+        What an online policy may know; ``predicted`` is the prediction the engine was given
+        (default ``instance.prediction()``), never the truth.
     run_start
-        Start round of the current run of each running request, ``-1`` otherwise.
-    waiting_idcs
-        Arrived requests that are neither running nor done, in position order.
-    running_idcs
-        Running requests, in position order.
+        Start round of each running request's current run, ``-1`` for every other request.
     num_clearings
         Per request, how often it has been cleared so far.
-    last_cleared
-        Per request, the round it was last cleared, ``-1`` if never.
+    running
+        Running requests in start order (earliest first; one round's admissions in the order
+        admitted): iterate it, ``len`` it, ``reversed`` it (most recently started first).
+    arrived
+        Requests that arrived since the previous call (``a_i`` in ``(t_prev, t]``), ordered by
+        arrival round, then position.
+    completed
+        Requests whose run completed since the previous call (at round ``t``).
+    memory_next_tokens
+        KV tokens the running requests will hold in round ``t + 1`` if nothing is cleared: above
+        ``memory``, the policy must clear (the engine rejects an overflowing decision).
+    num_waiting
+        Requests arrived and neither running nor done.
     """
 
-    round: int
-    memory: int
-    arrival: np.ndarray
-    prompt: np.ndarray
-    predicted: np.ndarray
-    run_start: np.ndarray
-    waiting_idcs: np.ndarray
-    running_idcs: np.ndarray
-    num_clearings: np.ndarray
-    last_cleared: np.ndarray
+    __slots__ = (
+        "arrival",
+        "arrived",
+        "completed",
+        "memory",
+        "memory_next_tokens",
+        "num_clearings",
+        "num_waiting",
+        "predicted",
+        "prompt",
+        "round",
+        "run_start",
+        "running",
+    )
+
+    def __init__(self, memory: int, arrival: np.ndarray, prompt: np.ndarray,
+                 predicted: np.ndarray, run_start: np.ndarray, num_clearings: np.ndarray,
+                 running: Collection[int]) -> None:
+        self.round = 0
+        self.memory = memory
+        self.arrival = arrival
+        self.prompt = prompt
+        self.predicted = predicted
+        self.run_start = run_start
+        self.num_clearings = num_clearings
+        self.running = running
+        self.arrived: np.ndarray = EMPTY_IDCS
+        self.completed: Sequence[int] = ()
+        self.memory_next_tokens = 0
+        self.num_waiting = 0
+
+    def running_idcs(self) -> np.ndarray:
+        """The running requests as an int64 array, in start order."""
+        return np.fromiter(self.running, dtype=np.int64, count=len(self.running))
 
     def memory_in_round(self, r: int) -> int:
-        """KV tokens the running requests hold in round ``r`` if all still run then."""
-        k = self.run_start[self.running_idcs]
-        return int((self.prompt[self.running_idcs] + (r - k)).sum())
+        """KV tokens the running requests hold in round ``r > t`` if all of them still run."""
+        run = self.running_idcs()
+        return int((self.prompt[run] + (r - self.run_start[run])).sum())
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Decision:
-    """``admit``: requests to start at this round, in order. ``evict``: running requests to clear
-    before admission (their run ends at this round; they return to the queue)."""
+    """A policy's answer at round ``t``.
 
-    admit: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    evict: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    Attributes
+    ----------
+    admit
+        Waiting requests to start at ``t``, in order (a request cleared at ``t`` may restart at
+        ``t``).
+    evict
+        Running requests to clear at ``t``, applied before ``admit``: the run ends at ``t`` (it
+        held memory through round ``t``), progress is lost and the request waits again.
+    wake
+        A promise that lets the engine skip rounds: if no request arrives, completes or would
+        overflow the memory before round ``wake``, this policy decides nothing at any round
+        ``t < r < wake``. ``None``: nothing until such an event. Any value ``<= t`` (the
+        default, 0): no promise, the engine calls again at ``t + 1``.
+    """
+
+    admit: Sequence[int] = ()
+    evict: Sequence[int] = ()
+    wake: int | None = 0
+
+
+NO_DECISION = Decision()
+IDLE = Decision(wake=None)

@@ -1,0 +1,167 @@
+"""The event-skipping engine: identical to the per-round reference loop, and its own checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import make_instance
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kvopt.instance import Instance
+from kvopt.policies import POLICIES, McBenchmark, McSf, Replay
+from kvopt.sim.engine import SimulationError, run, simulate
+from kvopt.sim.reference import simulate_reference
+from kvopt.sim.state import Decision
+from kvopt.verify import verify
+
+
+def same_schedule(x, y) -> bool:
+    return all(np.array_equal(getattr(x, f), getattr(y, f))
+               for f in ("run_req", "run_start", "run_end"))
+
+
+@st.composite
+def instances(draw, max_requests: int = 8, wrong_predictions: bool = False) -> Instance:
+    memory = draw(st.integers(4, 24))
+    n = draw(st.integers(1, max_requests))
+    rows, predicted = [], []
+    for _ in range(n):
+        s = draw(st.integers(1, min(6, memory - 1)))
+        o = draw(st.integers(1, memory - s))
+        rows.append((draw(st.integers(0, 6)), s, o))
+        predicted.append(draw(st.integers(1, memory)) if wrong_predictions else o)
+    inst = make_instance(rows, memory)
+    return inst.replace(predicted=predicted) if wrong_predictions else inst
+
+
+def policy_factories():
+    out = dict(POLICIES)
+    out["mcsf-noisy"] = lambda: McSf(eps=0.5)
+    out["mcsf-margin"] = lambda: McSf(eps=0.3, margin=0.2)
+    out["mcsf-sorted-requeue"] = lambda: McSf(eps=0.5, requeue="sorted")
+    out["mc-benchmark-noisy"] = lambda: McBenchmark(eps=0.5)
+    return out
+
+
+FACTORIES = policy_factories()
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+@given(inst=instances(), seed=st.integers(0, 2**16))
+@settings(max_examples=150, deadline=None)
+def test_engine_equals_reference_loop(name, inst, seed):
+    """Zero differences from the per-round loop, every policy, exact predictions."""
+    fast = simulate(inst, FACTORIES[name](), rng=np.random.default_rng(seed))
+    slow = simulate_reference(inst, FACTORIES[name](), rng=np.random.default_rng(seed))
+    verify(inst, fast)
+    assert same_schedule(fast, slow)
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+@given(inst=instances(wrong_predictions=True), seed=st.integers(0, 2**16))
+@settings(max_examples=100, deadline=None)
+def test_engine_equals_reference_loop_wrong_predictions(name, inst, seed):
+    """Zero differences with wrong predictions (overruns, clearings by MC-SF)."""
+    fast = simulate(inst, FACTORIES[name](), rng=np.random.default_rng(seed))
+    slow = simulate_reference(inst, FACTORIES[name](), rng=np.random.default_rng(seed))
+    verify(inst, fast)
+    assert same_schedule(fast, slow)
+
+
+@given(inst=instances(wrong_predictions=True))
+@settings(max_examples=40, deadline=None)
+def test_replay_through_engine_reproduces_every_policy(inst):
+    """Replaying any policy's schedule, clearings included, gives it back exactly."""
+    for factory in FACTORIES.values():
+        sched = simulate(inst, factory())
+        assert same_schedule(simulate(inst, Replay(sched)), sched)
+
+
+def test_fixed_seed_repeats_noisy_schedule():
+    """The same seed gives the same noisy-prediction schedule."""
+    inst = make_instance([(0, 2, 9), (0, 3, 5), (1, 1, 12), (2, 2, 3)], 20)
+    a = simulate(inst, McSf(eps=0.5), rng=np.random.default_rng(7))
+    b = simulate(inst, McSf(eps=0.5), rng=np.random.default_rng(7))
+    assert same_schedule(a, b)
+
+
+def test_rounds_without_events_are_skipped():
+    """One long request: the engine calls the policy at its arrival only, not every round."""
+    inst = make_instance([(0, 1, 50)], 60)
+    result = run(inst, McSf())
+    assert result.num_decisions == 1 and result.last_round == 50
+
+
+class _Stubborn:
+    """Admits everything it sees; a bad policy."""
+
+    name = "stubborn"
+
+    def reset(self, instance, rng):
+        self.waiting = []
+
+    def decide(self, state):
+        self.waiting += state.arrived.tolist()
+        admit, self.waiting = self.waiting, []
+        return Decision(admit=admit)
+
+
+def test_engine_rejects_overflowing_decision():
+    """A decision that makes the next round overflow raises SimulationError."""
+    inst = make_instance([(0, 3, 3), (0, 3, 3)], 7)
+    with pytest.raises(SimulationError, match="round 1 would hold 8"):
+        simulate(inst, _Stubborn())
+    with pytest.raises(SimulationError, match="round 1 would hold 8"):
+        simulate_reference(inst, _Stubborn())
+
+
+class _Lazy:
+    """Never admits anything."""
+
+    name = "lazy"
+
+    def reset(self, instance, rng):
+        pass
+
+    def decide(self, state):
+        return Decision(wake=None)
+
+
+def test_engine_reports_stall():
+    """Nothing runs, nothing is admitted, nothing arrives: a stall, not an endless loop."""
+    inst = make_instance([(0, 1, 1)], 5)
+    with pytest.raises(SimulationError, match="nothing runs"):
+        simulate(inst, _Lazy())
+    with pytest.raises(SimulationError, match="nothing runs"):
+        simulate_reference(inst, _Lazy())
+
+
+class _Evicter:
+    """Evicts a request that is not running."""
+
+    name = "evicter"
+
+    def reset(self, instance, rng):
+        pass
+
+    def decide(self, state):
+        return Decision(evict=[0])
+
+
+def test_engine_rejects_evicting_a_waiting_request():
+    """Evicting a request that does not run raises."""
+    with pytest.raises(SimulationError, match="not running"):
+        simulate(make_instance([(0, 1, 2)], 5), _Evicter())
+
+
+def test_bad_prediction_column_is_rejected():
+    """A prediction column of the wrong length raises ValueError."""
+    with pytest.raises(ValueError, match="shape"):
+        simulate(make_instance([(0, 1, 2)], 5), McSf(), predicted=np.array([1, 2]))
+
+
+def test_empty_instance():
+    """No requests, empty schedule."""
+    inst = Instance(5, [], [], [])
+    assert simulate(inst, McSf()).num_requests == 0
