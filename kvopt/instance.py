@@ -19,6 +19,9 @@ from kvopt.exceptions import InstanceError
 __all__ = ["Instance"]
 
 _OPTIONAL_COLUMNS = ("predicted", "lower", "upper")
+# Rounds and token counts far beyond any real instance, small enough that sums over a million
+# requests stay inside int64 (a larger value would wrap around silently in numpy arithmetic).
+MAX_VALUE = 2**40
 
 
 def _column(name: str, values: Any, *, minimum: int) -> np.ndarray:
@@ -39,6 +42,8 @@ def _column(name: str, values: Any, *, minimum: int) -> np.ndarray:
                 raise InstanceError(f"field '{name}', request {i}: {v} is not an integer")
         if v < minimum:
             raise InstanceError(f"field '{name}', request {i}: {int(v)} is below the minimum {minimum}")
+        if v > MAX_VALUE:
+            raise InstanceError(f"field '{name}', request {i}: {int(v)} exceeds the maximum 2**40")
     arr = np.array([int(v) for v in seq], dtype=np.int64)
     arr.flags.writeable = False
     return arr
@@ -89,6 +94,8 @@ class Instance:
             raise InstanceError(f"field 'memory': {memory} is not an integer")
         if memory < 1:
             raise InstanceError(f"field 'memory': {int(memory)} must be at least 1")
+        if memory > MAX_VALUE:
+            raise InstanceError(f"field 'memory': {int(memory)} exceeds the maximum 2**40")
         object.__setattr__(self, "memory", int(memory))
         if not isinstance(self.name, str):
             raise InstanceError(f"field 'name' must be a string, got {self.name!r}")

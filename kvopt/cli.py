@@ -1,0 +1,372 @@
+"""The ``kvopt`` command line: parse, call the library, print.
+
+Every :class:`~kvopt.exceptions.KvoptError` (a bad instance, an unreadable file, ...) and every
+``OSError`` ends the command with one line ``error: <file>: <what>`` on stderr and exit code 2,
+before anything is written. Numbers printed come from schedules that passed
+:func:`kvopt.verify.verify`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from kvopt.exceptions import KvoptError
+from kvopt.milp.backends import BACKENDS
+from kvopt.policies import POLICIES
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="kvopt", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Hindsight-optimal and online scheduling of LLM inference under a KV-cache limit.",
+)
+generate_app = typer.Typer(no_args_is_help=True, help="Write generated instances as JSON.")
+app.add_typer(generate_app, name="generate")
+
+# Choices follow the registries (mypy cannot see members of an Enum built at import time).
+PolicyName = enum.Enum("PolicyName", {k: k for k in POLICIES}, type=str)  # type: ignore[misc]
+BackendName = enum.Enum("BackendName", {k: k for k in BACKENDS}, type=str)  # type: ignore[misc]
+
+
+class Arrivals(str, enum.Enum):
+    zero = "zero"
+    poisson = "poisson"
+
+
+class ExportFormat(str, enum.Enum):
+    mps = "mps"
+    lp = "lp"
+
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    line = " ".join(str(message).split())  # one line, whatever the message holds
+    typer.echo(f"error: {line}", err=True)
+    return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Turn kvopt's and the file system's errors into one line on stderr and exit code 2."""
+    try:
+        yield
+    except KvoptError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else "file"
+        raise _fail(f"{where}: {exc.strerror or exc}") from None
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data))
+
+
+def _fmt(x: float | None, digits: int = 4) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float) and x.is_integer():
+        return str(int(x))
+    return f"{x:.{digits}g}" if isinstance(x, float) else str(x)
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def _pairs(rows: list[list[str]]) -> str:
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _check_target(path: Path) -> None:
+    """Fail (before any work) when ``path`` cannot be written as a file."""
+    if path.is_dir():
+        raise KvoptError(f"{path}: is a directory, expected a file name")
+
+
+# ------------------------------------------------------------------------------------- solve
+@app.command()
+def solve(
+    instance: Annotated[Path, typer.Argument(help="Instance JSON file.")],
+    backend: Annotated[BackendName, typer.Option(help="Solver backend.")] = "highs",  # type: ignore[assignment]
+    time_limit: Annotated[float | None, typer.Option(
+        "--time-limit", min=0.0, help="Wall-clock seconds (default: none, prove optimality).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Solve the hindsight integer program: status, objective (total latency), bound, starts."""
+    from kvopt.read import read_instance
+    from kvopt.solve import solve as solve_instance
+
+    with _errors():
+        inst = read_instance(instance)
+        result = solve_instance(inst, str(getattr(backend, "value", backend)),
+                                time_limit_s=time_limit)
+    data = {"instance": inst.name, **result.to_dict()}
+    if as_json:
+        _print_json(data)
+        return
+    rows = [
+        ["instance", f"{inst.name} ({inst.num_requests} requests, memory {inst.memory})"],
+        ["backend", result.backend],
+        ["status", result.status.value],
+        ["objective", f"{_fmt(data['objective'])} (total latency, rounds)"],
+        ["bound", f"{_fmt(result.bound)} ({result.bound_source or '-'})"],
+        ["gap", _fmt(result.gap)],
+        ["seconds", f"{result.runtime_s:.3f}"],
+        ["starts", " ".join(map(str, data["starts"] or [])) or "-"],
+    ]
+    typer.echo(_pairs(rows))
+
+
+# ---------------------------------------------------------------------------------- simulate
+@app.command()
+def simulate(
+    instance: Annotated[Path, typer.Argument(help="Instance JSON file.")],
+    policy: Annotated[PolicyName, typer.Option(help="Online policy.")],  # type: ignore[valid-type]
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Run an online policy in the simulator; verify its schedule; print its latency."""
+    from kvopt.read import read_instance
+    from kvopt.sim.engine import simulate as run_policy
+    from kvopt.verify import verify
+
+    name = str(getattr(policy, "value", policy))
+    with _errors():
+        inst = read_instance(instance)
+        schedule = run_policy(inst, POLICIES[name]())
+        evaluation = verify(inst, schedule)
+    data = {
+        "instance": inst.name, "policy": name,
+        "total_latency": evaluation.total_latency, "average_latency": evaluation.average_latency,
+        "num_clearings": evaluation.num_clearings,
+        "peak_memory_tokens": evaluation.peak_memory_tokens, **schedule.to_dict(),
+    }
+    if as_json:
+        _print_json(data)
+        return
+    rows = [
+        ["instance", f"{inst.name} ({inst.num_requests} requests, memory {inst.memory})"],
+        ["policy", name],
+        ["total latency", f"{evaluation.total_latency} rounds"],
+        ["average latency", f"{evaluation.average_latency:.4g} rounds"],
+        ["clearings", str(evaluation.num_clearings)],
+        ["peak memory", f"{evaluation.peak_memory_tokens} tokens"],
+        ["starts", " ".join(map(str, data["starts"])) or "-"],
+    ]
+    typer.echo(_pairs(rows))
+
+
+# ------------------------------------------------------------------------------------- ratio
+def _parse_policies(text: str) -> tuple[str, ...]:
+    if text.strip() == "all":
+        return tuple(POLICIES)
+    names = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    if not names:
+        raise KvoptError("--policies: no policy named")
+    if unknown := [p for p in names if p not in POLICIES]:
+        raise KvoptError(f"--policies: unknown policy '{unknown[0]}'; choose from "
+                         f"{', '.join(POLICIES)} or all")
+    return names
+
+
+def _ratio_tables(result: Any) -> str:
+    from kvopt.ratio import RatioReport, format_interval
+
+    rows = []
+    for rec in result.records:
+        hs = rec["hindsight"]
+        for p in result.config.policies:
+            pr = rec["policies"][p]
+            rep = RatioReport.from_dict(pr["ratio"])
+            rows.append([rec["instance"], str(rec["num_requests"]), p, str(pr["total_latency"]),
+                         _fmt(hs["objective"]), _fmt(hs["bound"]), hs["status"],
+                         format_interval((rep.low, rep.high))])
+    out = [_table(rows, ["instance", "n", "policy", "cost", "hindsight", "bound", "status",
+                         "ratio"])]
+    rows = []
+    for p, s in result.summaries().items():
+        rows.append([p, str(s.num_instances), format_interval(s.mean), format_interval(s.best),
+                     format_interval(s.worst),
+                     f"{s.num_exactly_optimal} of {s.num_instances}",
+                     f"{s.num_proven} of {s.num_instances}"])
+    out.append(_table(rows, ["policy", "instances", "mean", "best", "worst",
+                             "exactly optimal", "optimum proven"]))
+    note = ("ratio = policy cost / hindsight optimum (total latency, rounds); [lo, hi] where the\n"
+            "optimum is unproven: [cost/objective, cost/bound]. Aggregates take each statistic\n"
+            "over the lower ends and over the upper ends separately.")
+    out.append(note)
+    return "\n\n".join(out)
+
+
+@app.command()
+def ratio(
+    inputs: Annotated[list[Path], typer.Argument(
+        help="Instance files and/or directories of *.json instances (not recursive).")],
+    policies: Annotated[str, typer.Option(
+        help="'all', or comma-separated names from: " + ", ".join(POLICIES))] = "mcsf",
+    backend: Annotated[BackendName, typer.Option(help="Solver backend.")] = "highs",  # type: ignore[assignment]
+    time_limit: Annotated[float | None, typer.Option(
+        "--time-limit", min=0.0,
+        help="Seconds per hindsight solve; unproven optima give ratio intervals.")] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    out: Annotated[Path | None, typer.Option(
+        help="Directory for ratios.csv, summary.csv, results.json and instances/<name>.json; "
+             "a rerun reuses finished instances.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Local worker processes (default: CPU count).")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        help="dask.distributed scheduler address (needs the dask extra).")] = None,
+    progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
+) -> None:
+    """Competitive ratios of online policies against the hindsight optimum."""
+    from kvopt.experiment import ExperimentConfig, run, write_outputs
+
+    with _errors():
+        names = _parse_policies(policies)
+        if out is not None and out.exists() and not out.is_dir():
+            raise KvoptError(f"{out}: exists and is not a directory")
+        config = ExperimentConfig(names, str(getattr(backend, "value", backend)), time_limit)
+        result = run(inputs, config, out_dir=out, workers=workers, scheduler=scheduler,
+                     progress=progress)
+        if out is not None:
+            write_outputs(result, out)
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        if result.records:
+            typer.echo(_ratio_tables(result))
+        if out is not None:
+            typer.echo(f"\nwrote {out}/ratios.csv, summary.csv, results.json "
+                       f"({result.num_reused} instance(s) reused)")
+    if result.failures:
+        for name, err in result.failures:
+            typer.echo("error: " + " ".join(f"{name}: {err}".split()), err=True)
+        raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------------------------- generate
+@generate_app.command("synthetic")
+def generate_synthetic(
+    arrivals: Annotated[Arrivals, typer.Option(help="All at round 0, or Poisson per round.")],
+    seed: Annotated[int, typer.Option(help="Seed of the whole set (required: no default).")],
+    out: Annotated[Path, typer.Option(help="File (count 1) or directory (count > 1).")],
+    count: Annotated[int, typer.Option(min=1, help="Number of instances.")] = 1,
+    num_requests: Annotated[int | None, typer.Option(
+        min=0, help="Fix n (default: the paper's distribution).")] = None,
+) -> None:
+    """The paper's synthetic instances (spec section 6), seeded."""
+    from kvopt.generate import synthetic_set
+    from kvopt.read import write_instance
+
+    with _errors():
+        if count == 1:
+            _check_target(out)
+        elif out.exists() and not out.is_dir():
+            raise KvoptError(f"{out}: exists and is not a directory (count > 1 writes a directory)")
+        instances = synthetic_set(arrivals.value, seed, count, num_requests=num_requests)
+        if count == 1:
+            write_instance(out, instances[0])
+            typer.echo(f"wrote {out}")
+        else:
+            out.mkdir(parents=True, exist_ok=True)
+            for inst in instances:
+                write_instance(out / f"{inst.name}.json", inst)
+            typer.echo(f"wrote {count} instances to {out}")
+
+
+# ------------------------------------------------------------------------------ import-trace
+@app.command("import-trace")
+def import_trace(
+    trace: Annotated[Path, typer.Argument(help="Trace CSV (Vidur, Azure or lengths-only).")],
+    memory: Annotated[int, typer.Option(min=1, help="KV capacity M in tokens.")],
+    round_seconds: Annotated[float, typer.Option(help="Length of one round in seconds.")],
+    out: Annotated[Path, typer.Option(help="Instance JSON file to write.")],
+    limit: Annotated[int | None, typer.Option(min=0, help="Keep the first N requests.")] = None,
+    drop_oversized: Annotated[bool, typer.Option(
+        help="Drop requests with prompt + output > memory instead of failing.")] = False,
+) -> None:
+    """Convert a request trace into an instance (arrival round = floor(seconds / round length))."""
+    from kvopt.read import read_trace, write_instance
+
+    with _errors():
+        _check_target(out)
+        inst = read_trace(trace, memory=memory, round_s=round_seconds, limit=limit,
+                          drop_oversized=drop_oversized)
+        write_instance(out, inst)
+    typer.echo(f"wrote {out} ({inst.num_requests} requests)")
+
+
+# ------------------------------------------------------------------------------------ export
+def export_model(instance_path: Path, fmt: str, out: Path) -> None:
+    """Build the integer program exactly as :func:`kvopt.solve.solve` does and write it."""
+    from kvopt.milp.backends.highs import to_highs
+    from kvopt.milp.formulation import build
+    from kvopt.read import read_instance
+    from kvopt.solve import warm_start_schedule
+    from kvopt.verify import verify
+
+    inst = read_instance(instance_path)
+    upper = verify(inst, warm_start_schedule(inst)).total_latency if inst.num_requests else None
+    model = build(inst, upper_bound=upper)
+    highs = to_highs(model)
+    for j, name in enumerate(model.col_names()):  # named columns x_<request>_<start round>
+        highs.passColName(j, name)
+    for r, name in enumerate(model.row_names):
+        highs.passRowName(r, name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=f".{fmt}")
+    os.close(fd)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            status = highs.writeModel(tmp)
+        if str(status).rsplit(".", 1)[-1] != "kOk":
+            raise KvoptError(f"{out}: HiGHS could not write the model ({status})")
+        os.replace(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+@app.command()
+def export(
+    instance: Annotated[Path, typer.Argument(help="Instance JSON file.")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="File format.")],
+    out: Annotated[Path, typer.Option(help="Model file to write.")],
+) -> None:
+    """Write the hindsight integer program (as solve builds it) for other solvers."""
+    with _errors():
+        _check_target(out)
+        export_model(instance, fmt.value, out)
+    typer.echo(f"wrote {out}")
+
+
+# ----------------------------------------------------------------------------- show-versions
+@app.command("show-versions")
+def show_versions() -> None:
+    """kvopt, Python, numpy, highspy, pulp and CBC versions."""
+    from kvopt.show_versions import show_versions as text
+
+    typer.echo(text())
+
+
+def main() -> None:  # pragma: no cover - `python -m kvopt.cli`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,262 @@
+"""The ``kvopt`` command line, through ``typer.testing.CliRunner``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from kvopt.cli import app
+from kvopt.generate import synthetic_set
+from kvopt.read import read_instance
+
+DATA = Path(__file__).parent / "data"
+SUBOPTIMAL = DATA / "mcsf_suboptimal.json"  # hand-solved in tests/data/README.md: OPT 10, MC-SF 12
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+# ------------------------------------------------------------------------------ solve
+def test_solve_json_has_the_contract_keys(backend):
+    """`solve --json`: status, objective, bound, gap, seconds, starts; the hand-solved optimum."""
+    res = invoke("solve", SUBOPTIMAL, "--backend", backend, "--json")
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert {"status", "objective", "bound", "gap", "seconds", "starts"} <= set(data)
+    assert data["status"] == "optimal"
+    assert data["objective"] == 10 and data["bound"] == 10 and data["gap"] == 0
+    assert data["starts"] == [3, 2]
+
+
+def test_solve_prints_a_table():
+    """Without --json: one `key value` line per field."""
+    res = invoke("solve", SUBOPTIMAL)
+    assert res.exit_code == 0, res.stderr
+    assert "status" in res.stdout and "optimal" in res.stdout
+    assert "starts     3 2" in res.stdout
+
+
+def test_solve_unknown_backend_is_a_usage_error():
+    """A backend outside the registry is rejected by the option parser (exit 2)."""
+    res = invoke("solve", SUBOPTIMAL, "--backend", "gurobi")
+    assert res.exit_code == 2
+
+
+# --------------------------------------------------------------------------- simulate
+def test_simulate_json_mcsf():
+    """MC-SF starts request 0 on arrival and request 1 after it completes: latency 5 + 7."""
+    res = invoke("simulate", SUBOPTIMAL, "--policy", "mcsf", "--json")
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["total_latency"] == 12 and data["average_latency"] == 6.0
+    assert data["starts"] == [1, 6] and data["clearings"] == []
+
+
+def test_simulate_table_and_unknown_policy():
+    """The human output names the policy; an unknown policy is a usage error."""
+    res = invoke("simulate", SUBOPTIMAL, "--policy", "mcsf")
+    assert res.exit_code == 0 and "12 rounds" in res.stdout
+    assert invoke("simulate", SUBOPTIMAL, "--policy", "nope").exit_code == 2
+
+
+# --------------------------------------------------------------------------- generate
+def test_generate_one_file_matches_the_library(tmp_path):
+    """count 1 writes FILE, equal to synthetic_set with the same seed."""
+    out = tmp_path / "g.json"
+    res = invoke("generate", "synthetic", "--arrivals", "poisson", "--seed", "3",
+                 "--num-requests", "7", "--out", out)
+    assert res.exit_code == 0, res.stderr
+    expected = synthetic_set("poisson", 3, 1, num_requests=7)[0]
+    assert json.loads(out.read_text()) == expected.to_dict()
+
+
+def test_generate_count_writes_a_directory(tmp_path):
+    """count > 1 writes one JSON file per instance into a directory."""
+    out = tmp_path / "set"
+    res = invoke("generate", "synthetic", "--arrivals", "zero", "--seed", "1", "--count", "3",
+                 "--num-requests", "4", "--out", out)
+    assert res.exit_code == 0, res.stderr
+    files = sorted(out.glob("*.json"))
+    assert len(files) == 3
+    assert all(read_instance(f).num_requests == 4 for f in files)
+
+
+def test_generate_seed_is_required(tmp_path):
+    """--seed has no default."""
+    out = tmp_path / "g.json"
+    res = invoke("generate", "synthetic", "--arrivals", "zero", "--out", out)
+    assert res.exit_code == 2 and not out.exists()
+
+
+# ----------------------------------------------------------------------- import-trace
+def test_import_trace(tmp_path):
+    """Vidur CSV, 0.1 s rounds: arrivals 0, 0.04, 0.25, 1.1 s -> rounds 0, 0, 2, 11."""
+    out = tmp_path / "t.json"
+    res = invoke("import-trace", DATA / "trace_vidur.csv", "--memory", "40",
+                 "--round-seconds", "0.1", "--out", out)
+    assert res.exit_code == 0, res.stderr
+    inst = read_instance(out)
+    assert inst.arrival.tolist() == [0, 0, 2, 11] and inst.output.tolist() == [4, 2, 1, 30]
+
+
+def test_import_trace_oversized(tmp_path):
+    """A request with s + o > M fails the import (naming it) unless --drop-oversized."""
+    out = tmp_path / "t.json"
+    args = ["import-trace", DATA / "trace_vidur.csv", "--memory", "10", "--round-seconds", "1",
+            "--out", out]
+    res = invoke(*args)
+    assert res.exit_code == 2 and "request 3" in res.stderr and not out.exists()
+    res = invoke(*args, "--limit", "3")
+    assert res.exit_code == 0 and read_instance(out).num_requests == 3
+    res = invoke(*args, "--drop-oversized")
+    assert res.exit_code == 0 and read_instance(out).num_requests == 3
+
+
+# ----------------------------------------------------------------------------- export
+@pytest.mark.parametrize("fmt, marker", [("mps", "ROWS"), ("lp", "min")])
+def test_export_writes_the_model_atomically(tmp_path, fmt, marker):
+    """export writes an MPS/LP file and leaves no temporary file behind."""
+    out = tmp_path / f"model.{fmt}"
+    res = invoke("export", SUBOPTIMAL, "--format", fmt, "--out", out)
+    assert res.exit_code == 0, res.stderr
+    assert marker in out.read_text().lower() if fmt == "lp" else marker in out.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+def test_exported_mps_solves_to_the_same_optimum(tmp_path):
+    """The MPS file, read back by HiGHS, has the optimum `solve` proves (10)."""
+    import highspy
+
+    out = tmp_path / "m.mps"
+    assert invoke("export", SUBOPTIMAL, "--format", "mps", "--out", out).exit_code == 0
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.readModel(str(out))
+    h.run()
+    assert h.getInfo().objective_function_value == pytest.approx(10)
+
+
+# ---------------------------------------------------------------------- show-versions
+def test_show_versions():
+    """Every dependency the numbers hinge on is listed."""
+    res = invoke("show-versions")
+    assert res.exit_code == 0
+    for key in ("kvopt", "python", "numpy", "highspy", "pulp", "cbc"):
+        assert f"{key}:" in res.stdout
+
+
+# ------------------------------------------------------------------------- bad input
+GOOD = {"memory": 7, "arrival": [0, 1], "prompt": [1, 2], "output": [3, 4]}
+
+
+def _with(**changes):
+    data = dict(GOOD)
+    for k, v in changes.items():
+        if v is None:
+            data.pop(k)
+        else:
+            data[k] = v
+    return json.dumps(data)
+
+
+BAD_INPUTS = {
+    # case: (file content, words the one-line message must contain)
+    "invalid-json": ('{"memory": 7, "arrival": [0,', "invalid JSON"),
+    "not-an-object": ("[1, 2, 3]", "JSON object"),
+    "empty-file": ("", "empty"),
+    "blank-file": ("  \n", "empty"),
+    "missing-field": (_with(output=None), "'output'"),
+    "mistyped-memory": (_with(memory="7"), "'memory'"),
+    "mistyped-column": (_with(arrival=3), "'arrival'"),
+    "mistyped-value": (_with(prompt=[1, "2"]), "'prompt', request 1"),
+    "different-lengths": (_with(prompt=[1, 2, 3]), "'prompt' has 3 values"),
+    "negative-arrival": (_with(arrival=[0, -1]), "'arrival', request 1"),
+    "negative-memory": (_with(memory=-5), "'memory'"),
+    "zero-prompt": (_with(prompt=[0, 2]), "'prompt', request 0"),
+    "zero-output": (_with(output=[3, 0]), "'output', request 1"),
+    "non-integer": (_with(arrival=[0, 1.5]), "'arrival', request 1"),
+    "non-integer-memory": (_with(memory=7.5), "'memory'"),
+    "boolean": (_with(output=[True, 4]), "'output', request 0"),
+    "nan": (_with(arrival=[0, 1]).replace("[0, 1]", "[0, NaN]"), "'arrival', request 1"),
+    "infinity": (_with(output=[3, 4]).replace("[3, 4]", "[3, Infinity]"), "'output', request 1"),
+    "huge": (_with(arrival=[0, 10**30]), "'arrival', request 1"),
+    "lower-above-upper": (_with(lower=[1, 5], upper=[3, 4]), "request 1: lower 5"),
+    "too-big-for-memory": (_with(prompt=[1, 4]), "request 1 needs 8 KV tokens"),
+    "unknown-field": (_with(colour=[1, 2]), "'colour'"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+@pytest.mark.parametrize("command", ["solve", "simulate", "export", "ratio"])
+def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, case, command):
+    """Issue 2 item 3: one line on stderr naming the file and the field or request; exit 2;
+    no traceback; no output file."""
+    content, words = BAD_INPUTS[case]
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    out = tmp_path / "out"
+    args = {
+        "solve": ["solve", bad, "--json"],
+        "simulate": ["simulate", bad, "--policy", "mcsf"],
+        "export": ["export", bad, "--format", "mps", "--out", out],
+        "ratio": ["ratio", SUBOPTIMAL, bad, "--out", out, "--workers", "1"],
+    }[command]
+    res = invoke(*args)
+    assert res.exit_code == 2, res.stdout
+    assert res.stdout == ""
+    lines = res.stderr.splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith(f"error: {bad}: ")
+    assert words in lines[0]
+    assert "Traceback" not in res.stderr
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]
+
+
+def test_missing_file_is_one_line_exit_2(tmp_path):
+    """A file that does not exist is named in one line."""
+    res = invoke("solve", tmp_path / "nope.json")
+    assert res.exit_code == 2 and len(res.stderr.splitlines()) == 1
+    assert str(tmp_path / "nope.json") in res.stderr
+
+
+def test_bad_trace_is_one_line_exit_2(tmp_path):
+    """A trace with an unparsable row names the file and the line; nothing is written."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("arrived_at,num_prefill_tokens,num_decode_tokens\n0.0,3,4\n0.1,x,2\n")
+    out = tmp_path / "t.json"
+    res = invoke("import-trace", bad, "--memory", "40", "--round-seconds", "1", "--out", out)
+    assert res.exit_code == 2 and len(res.stderr.splitlines()) == 1
+    assert f"{bad}: line 3" in res.stderr and not out.exists()
+
+
+def test_output_path_that_is_a_directory_fails_cleanly(tmp_path):
+    """--out naming a directory where a file is expected: one line, exit 2."""
+    res = invoke("generate", "synthetic", "--arrivals", "zero", "--seed", "1", "--out", tmp_path)
+    assert res.exit_code == 2 and len(res.stderr.splitlines()) == 1
+
+
+def test_generate_same_seed_same_bytes(tmp_path):
+    """Two runs with one seed write identical files."""
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    for out in (a, b):
+        invoke("generate", "synthetic", "--arrivals", "zero", "--seed", "9", "--out", out)
+    assert a.read_bytes() == b.read_bytes()
+    assert np.all(read_instance(a).arrival == 0)
+
+
+def test_demo_instance_is_proven_and_mcsf_is_not_optimal():
+    """`make demo`: the shipped instance is proven optimal (154) and MC-SF (156) is not."""
+    demo = Path(__file__).parents[1] / "instances" / "demo" / "paper-zero-n10.json"
+    res = invoke("ratio", demo, "--policies", "mcsf", "--json", "--no-progress")
+    assert res.exit_code == 0, res.stderr
+    rec = json.loads(res.stdout)["instances"][0]
+    assert rec["hindsight"]["status"] == "optimal" and rec["hindsight"]["objective"] == 154
+    assert rec["policies"]["mcsf"]["total_latency"] == 156
