@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 
 from kvopt.exceptions import KvoptError
@@ -140,6 +141,12 @@ def simulate(
     instance: Annotated[Path, typer.Argument(help="Instance JSON file.")],
     policy: Annotated[PolicyName, typer.Option(help="Online policy.")],  # type: ignore[valid-type]
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    eps: Annotated[float, typer.Option(
+        help="MC-SF/MC-Benchmark: relative prediction error; p = rint(o (1 + U[-eps, eps]))."
+    )] = 0.0,
+    margin: Annotated[float, typer.Option(
+        help="MC-SF/MC-Benchmark: protection margin; plans with ceil(p (1 + margin)).")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the run's random stream.")] = 0,
 ) -> None:
     """Run an online policy in the simulator; verify its schedule; print its latency."""
     from kvopt.read import read_instance
@@ -149,7 +156,15 @@ def simulate(
     name = str(getattr(policy, "value", policy))
     with _errors():
         inst = read_instance(instance)
-        schedule = run_policy(inst, POLICIES[name]())
+        if eps or margin:
+            from kvopt.policies.mcsf import McSf
+
+            if not issubclass(POLICIES[name], McSf):
+                raise KvoptError(f"--eps and --margin apply to mcsf and mc-benchmark, not {name}")
+            policy_obj = POLICIES[name](eps=eps, margin=margin)
+        else:
+            policy_obj = POLICIES[name]()
+        schedule = run_policy(inst, policy_obj, rng=np.random.default_rng(seed))
         evaluation = verify(inst, schedule)
     data = {
         "instance": inst.name, "policy": name,
@@ -356,6 +371,61 @@ def export(
 
 
 # ----------------------------------------------------------------------------- show-versions
+@generate_app.command("adversarial")
+def generate_adversarial(
+    n: Annotated[int, typer.Option("--n", help="Number of requests (one long + n-1 short).")],
+    out: Annotated[Path, typer.Option(help="Output JSON file.")],
+    policy: Annotated[str, typer.Option(help="Deterministic policy the arrivals adapt to.")]
+    = "mcsf",
+    long_output: Annotated[int | None, typer.Option(help="Output of the long request.")] = None,
+) -> None:
+    """Arrivals adapted to a deterministic online policy (the order-sqrt(n) construction)."""
+    from kvopt.adversarial import adaptive_adversarial_instance
+    from kvopt.read import write_instance
+
+    with _errors():
+        if n < 2:
+            raise KvoptError("--n must be at least 2")
+        if policy not in POLICIES:
+            raise KvoptError(f"--policy: unknown policy '{policy}'")
+        _check_target(out)
+        inst = adaptive_adversarial_instance(POLICIES[policy], n - 1, long_output=long_output)
+        write_instance(out, inst.replace(name=out.stem))
+    typer.echo(f"wrote {out} ({inst.num_requests} requests, memory {inst.memory})")
+
+
+@app.command()
+def calibrate(
+    tables: Annotated[list[Path], typer.Argument(help="Vidur predicted batch-time CSVs.")],
+    splitwise: Annotated[Path | None, typer.Option(help="splitwise perf_model.csv")] = None,
+    knee_tokens: Annotated[float | None, typer.Option(help="Fix the roofline knee.")] = None,
+    profile: Annotated[str | None, typer.Option(help="Check this profile's model instead.")]
+    = None,
+) -> None:
+    """Refit the batch-time model from profile CSVs (or check a profile) and report its error."""
+    from kvopt.calibrate import calibrate as run_calibrate
+    from kvopt.profiles import load_profile
+
+    with _errors():
+        prof = load_profile(profile) if profile else None
+        report = run_calibrate(tables, splitwise=splitwise, knee_tokens=knee_tokens, profile=prof)
+    typer.echo(report.format())
+
+
+@app.command()
+def profiles(
+    name: Annotated[str | None, typer.Argument(help="Show one profile.")] = None,
+) -> None:
+    """List the hardware/model profiles in models/, or show one."""
+    from kvopt.profiles import available_profiles, load_profile
+
+    with _errors():
+        if name is None:
+            typer.echo("\n".join(available_profiles()))
+            return
+        _print_json(load_profile(name).to_dict())
+
+
 @app.command("show-versions")
 def show_versions() -> None:
     """kvopt, Python, numpy, highspy, pulp and CBC versions."""

@@ -260,3 +260,44 @@ def test_demo_instance_is_proven_and_mcsf_is_not_optimal():
     rec = json.loads(res.stdout)["instances"][0]
     assert rec["hindsight"]["status"] == "optimal" and rec["hindsight"]["objective"] == 154
     assert rec["policies"]["mcsf"]["total_latency"] == 156
+
+
+def test_generate_adversarial_then_simulate(tmp_path):
+    """`generate adversarial` writes an instance on which MC-SF runs the long request first."""
+    out = tmp_path / "adv.json"
+    result = runner.invoke(app, ["generate", "adversarial", "--n", "4", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    inst = read_instance(out)
+    assert inst.num_requests == 4
+    sim = runner.invoke(app, ["simulate", str(out), "--policy", "mcsf", "--json"])
+    data = json.loads(sim.stdout)
+    assert data["starts"][0] == 0 and min(data["starts"][1:]) > 0
+
+
+def test_simulate_noisy_predictions_are_seeded(tmp_path):
+    """The same --seed gives the same schedule; --eps is refused for policies without it."""
+    path = "instances/demo/paper-zero-n10.json"
+    args = ["simulate", path, "--policy", "mcsf", "--eps", "0.5", "--seed", "3", "--json"]
+    first, second = runner.invoke(app, args), runner.invoke(app, args)
+    assert first.exit_code == 0 and first.stdout == second.stdout
+    bad = runner.invoke(app, ["simulate", path, "--policy", "fcfs", "--eps", "0.5"])
+    assert bad.exit_code == 2 and "apply to mcsf" in bad.stderr
+
+
+def test_profiles_lists_and_shows():
+    """`profiles` lists the shipped TOMLs and shows one as JSON with its KV capacity."""
+    listing = runner.invoke(app, ["profiles"])
+    assert "llama2-70b-a100x2" in listing.stdout.split()
+    shown = runner.invoke(app, ["profiles", "llama2-70b-a100x2"])
+    assert shown.exit_code == 0 and "16492" in shown.stdout
+
+
+def test_calibrate_reports_error_against_vidur():
+    """`calibrate` refits from a Vidur table and reports its MAPE below 5%."""
+    table = Path(__file__).parents[1] / "../shared/traces/profiles/vidur_predicted/batch_time_tp2.csv"
+    if not table.exists():
+        pytest.skip("shared traces not present")
+    result = runner.invoke(app, ["calibrate", str(table)])
+    assert result.exit_code == 0, result.output
+    mape = float(result.stdout.split("MAPE ")[1].split("%")[0])
+    assert mape < 5
