@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help demo test bench experiment-synthetic experiment-trace clean
+.PHONY: help demo test bench experiment-synthetic experiment-adversarial experiment-trace clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -26,5 +26,14 @@ test: $(STAMP)  ## run the whole test suite
 bench: $(STAMP)  ## benchmarks (not tests): integer program at paper sizes
 	$(PY) benchmarks/ip_paper.py
 
+experiment-synthetic: $(STAMP)  ## the paper's 200 + 200 synthetic instances vs hindsight (~45 min, 2 cores)
+	$(PY) -m kvopt.experiments.synthetic --out results/synthetic
+
+experiment-adversarial: $(STAMP)  ## MC-SF's ratio vs n on adversarial arrivals, table and plot
+	$(PY) -m kvopt.experiments.adversarial --out results/adversarial
+
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+experiment-trace: $(STAMP)  ## real-trace experiment in seconds (Azure conv, ShareGPT) -> results/trace
+	$(PY) -m kvopt.experiments.trace --out results/trace
