@@ -426,6 +426,31 @@ def profiles(
         _print_json(load_profile(name).to_dict())
 
 
+@app.command()
+def bound(
+    instance: Annotated[Path, typer.Argument(help="Instance JSON file.")],
+    time_limit: Annotated[float | None, typer.Option(help="Seconds for the LP.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the best certified lower bound on the hindsight optimum and which relaxation gave it."""
+    from kvopt.bounds import best_bound
+    from kvopt.read import read_instance
+    from kvopt.solve import warm_start_schedule
+    from kvopt.verify import verify
+
+    with _errors():
+        inst = read_instance(instance)
+        upper = verify(inst, warm_start_schedule(inst)).total_latency if len(inst) else 0
+        result = best_bound(inst, upper_bound=upper, time_limit_s=time_limit)
+    data = {"instance": inst.name, **result.to_dict(), "mcsf_total_latency": upper}
+    if as_json:
+        _print_json(data)
+        return
+    typer.echo(_pairs([["instance", inst.name], ["bound", f"{result.value} rounds"],
+                       ["source", result.source], ["seconds", f"{result.runtime_s:.3f}"],
+                       ["MC-SF total latency", f"{upper} rounds"]]))
+
+
 @app.command("show-versions")
 def show_versions() -> None:
     """kvopt, Python, numpy, highspy, pulp and CBC versions."""

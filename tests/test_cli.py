@@ -301,3 +301,13 @@ def test_calibrate_reports_error_against_vidur():
     assert result.exit_code == 0, result.output
     mape = float(result.stdout.split("MAPE ")[1].split("%")[0])
     assert mape < 5
+
+
+def test_bound_prints_certified_bound():
+    """`bound --json` gives an LP bound between the sum of outputs and MC-SF's cost."""
+    result = runner.invoke(app, ["bound", "instances/demo/paper-zero-n10.json", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    inst = read_instance("instances/demo/paper-zero-n10.json")
+    assert int(inst.output.sum()) <= data["bound"] <= data["mcsf_total_latency"]
+    assert data["source"].startswith("LP relaxation")

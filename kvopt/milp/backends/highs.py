@@ -8,7 +8,9 @@ import numpy as np
 from kvopt.milp.backends import RawSolve
 from kvopt.milp.model import MilpModel
 
-__all__ = ["HighsBackend", "to_highs"]
+__all__ = ["HighsBackend", "to_highs", "PRESOLVE_MAX_NONZEROS"]
+
+PRESOLVE_MAX_NONZEROS = 200_000
 
 
 def to_highs(model: MilpModel) -> highspy.Highs:
@@ -47,6 +49,10 @@ class HighsBackend:
         h.setOptionValue("mip_abs_gap", 1.0 - 1e-6 if mip_rel_gap == 0 else 1e-6)
         h.setOptionValue("threads", int(threads))
         h.setOptionValue("random_seed", int(seed))
+        if model.num_nonzeros > PRESOLVE_MAX_NONZEROS:
+            # on paper-size models presolve reduces nothing, ignores the time limit (10-20 s at
+            # a 10 s limit, measured) and then leaves no root bound at all
+            h.setOptionValue("presolve", "off")
         if warm_start is not None:
             sol = highspy.HighsSolution()
             sol.col_value = list(map(float, warm_start))
