@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from kvopt.bounds import lp_bound
+from kvopt.exact.search import exact_search
 from kvopt.exceptions import KvoptError
 from kvopt.instance import Instance
 from kvopt.milp.backends import get_backend
@@ -62,7 +63,8 @@ def solve(
     Parameters
     ----------
     backend
-        ``"highs"`` or ``"cbc"``.
+        ``"highs"`` or ``"cbc"`` (the integer program), or ``"search"`` (the exact
+        combinatorial search of :mod:`kvopt.exact.search`, which shares nothing with it).
     time_limit_s
         Wall-clock limit for the whole call (``None``: none).
     mip_rel_gap
@@ -90,7 +92,21 @@ def solve(
             if lp is not None and lp.value > bound:
                 bound, bound_source = float(lp.value), lp.source
                 words = "MC-SF schedule meets the LP bound"
-    if upper > lower and bound < best_cost:
+    if upper > lower and bound < best_cost and getattr(solver, "needs_instance", False):
+        found = exact_search(instance, upper_bound=upper,
+                             time_limit_s=_remaining(t0, time_limit_s))
+        words = f"search: {'proven' if found.proven else 'stopped'} after {found.nodes} nodes"
+        if found.starts is not None:
+            schedule = Schedule.from_starts(found.starts, instance.output)
+            cost = verify(instance, schedule).total_latency
+            if cost != found.objective:
+                raise KvoptError(f"search objective {found.objective} differs from the verified "
+                                 f"total latency {cost}")
+            if cost < best_cost:
+                best, best_cost = schedule, float(cost)
+        if found.bound > bound:
+            bound, bound_source = float(found.bound), "search"
+    elif upper > lower and bound < best_cost:
         remaining = _remaining(t0, time_limit_s)
         raw = solver.solve(model, time_limit_s=remaining, mip_rel_gap=mip_rel_gap,
                            warm_start=encode(model, incumbent.final_starts()), threads=threads,

@@ -67,7 +67,7 @@ def test_time_limited_large_solve_is_not_optimal(backend):
     from kvopt.generate import synthetic
 
     inst = synthetic("zero", np.random.default_rng(3), num_requests=30)
-    result = solve(inst, backend=backend, time_limit_s=1.0)
+    result = solve(inst, backend=backend, time_limit_s=1.0, lp_first=False)
     assert result.status is SolveStatus.FEASIBLE, result.backend_status
     assert result.bound is not None and result.bound < result.objective
     assert result.gap is not None and result.gap > 0
@@ -90,12 +90,12 @@ def test_optimum_equals_brute_force(backend, rows, memory):
 @given(rows=ROWS, memory=st.integers(5, 9))
 @settings(max_examples=25, deadline=None)
 def test_backends_agree_and_no_policy_beats_optimum(rows, memory):
-    """HiGHS and CBC prove the same optimum; no policy's verified cost is below it."""
+    """HiGHS, CBC and the exact search prove the same optimum; no policy's cost is below it."""
     rows = [(a, s, min(o, memory - s)) for a, s, o in rows]
     inst = make_instance(rows, memory=memory)
-    highs, cbc = solve(inst, "highs"), solve(inst, "cbc")
-    assert highs.status is cbc.status is SolveStatus.OPTIMAL
-    assert highs.objective == cbc.objective
+    highs, cbc, search = solve(inst, "highs"), solve(inst, "cbc"), solve(inst, "search")
+    assert highs.status is cbc.status is search.status is SolveStatus.OPTIMAL
+    assert highs.objective == cbc.objective == search.objective
     for name, policy_cls in POLICIES.items():
         try:
             policy = policy_cls()

@@ -55,7 +55,21 @@ def _load_cbc() -> Backend:
     return CbcBackend()
 
 
-BACKENDS: dict[str, Callable[[], Backend]] = {"highs": _load_highs, "cbc": _load_cbc}
+class SearchBackend:
+    """Marker for the exact combinatorial search (:mod:`kvopt.exact.search`): it works on the
+    instance, not on the MILP, and ``kvopt.solve.solve`` dispatches it itself."""
+
+    name = "search"
+    needs_instance = True
+
+
+def _load_search() -> SearchBackend:
+    return SearchBackend()
+
+
+BACKENDS: dict[str, Callable[[], Backend]] = {
+    "highs": _load_highs, "cbc": _load_cbc, "search": _load_search,  # type: ignore[dict-item]
+}
 
 
 def get_backend(name: str) -> Backend:

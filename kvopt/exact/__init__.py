@@ -1,0 +1,1 @@
+"""Exact combinatorial search for the hindsight optimum (a backend beside the MILP)."""
