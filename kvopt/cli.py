@@ -430,6 +430,8 @@ def profiles(
 def bound(
     instance: Annotated[Path, typer.Argument(help="Instance JSON file.")],
     time_limit: Annotated[float | None, typer.Option(help="Seconds for the LP.")] = None,
+    lp: Annotated[bool, typer.Option(
+        help="Also solve the LP relaxation (default: only up to 2,000 requests).")] = None,  # type: ignore[assignment]
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the best certified lower bound on the hindsight optimum and which relaxation gave it."""
@@ -441,7 +443,8 @@ def bound(
     with _errors():
         inst = read_instance(instance)
         upper = verify(inst, warm_start_schedule(inst)).total_latency if len(inst) else 0
-        result = best_bound(inst, upper_bound=upper, time_limit_s=time_limit)
+        use_lp = lp if lp is not None else inst.num_requests <= 2000
+        result = best_bound(inst, upper_bound=upper, time_limit_s=time_limit, use_lp=use_lp)
     data = {"instance": inst.name, **result.to_dict(), "mcsf_total_latency": upper}
     if as_json:
         _print_json(data)
