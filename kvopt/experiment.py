@@ -349,13 +349,13 @@ def write_outputs(result: ExperimentResult, out_dir: str | os.PathLike[str]) -> 
     (everything, with versions), each atomically. Returns the paths written."""
     out = Path(out_dir)
     paths = [out / "ratios.csv", out / "summary.csv", out / "results.json"]
-    _write_csv_atomic(paths[0], result.rows())
-    _write_csv_atomic(paths[1], summary_rows(result))
+    write_csv_atomic(paths[0], result.rows())
+    write_csv_atomic(paths[1], summary_rows(result))
     write_json_atomic(paths[2], result.to_dict(), indent=1)
     return paths
 
 
-def _write_csv_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
+def write_csv_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
     import csv
     import io
     import tempfile

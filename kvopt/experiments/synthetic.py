@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from kvopt.exceptions import KvoptError
-from kvopt.experiment import ExperimentConfig, run
+from kvopt.experiment import ExperimentConfig, write_csv_atomic, run
 from kvopt.generate import synthetic_set
 from kvopt.instance import Instance
 from kvopt.ratio import RatioReport, RatioSummary, aggregate, format_interval
@@ -215,21 +215,6 @@ def markdown_table(rows: list[dict[str, Any]], hindsight: dict[str, Any],
     return "\n".join(lines) + "\n"
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    tmp.replace(path)
-
-
 def _write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -324,9 +309,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "wall_seconds": round(wall_s, 1), "num_reused": result.num_reused}
     out.mkdir(parents=True, exist_ok=True)
     _write_text(out / "table.md", markdown_table(rows, hindsight, meta))
-    _write_csv(out / "table.csv", rows)
+    write_csv_atomic(out / "table.csv", rows)
     ratio_rows = [{"arrival_model": model_of[r["instance"]], **r} for r in result.rows()]
-    _write_csv(out / "ratios.csv", ratio_rows)
+    write_csv_atomic(out / "ratios.csv", ratio_rows)
     write_json_atomic(out / "table.json", {
         "config": meta, "policies": list(policies), "paper_mcsf": PAPER,
         "hindsight": hindsight, "table": rows, "versions": result.versions,

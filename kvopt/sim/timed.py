@@ -45,14 +45,15 @@ running set is fixed; the first round after a decision is computed by the scalar
 ``C = sum(s_i - k_i)``) with the vectorised ``round_times_s`` in chunks of doubling size, and
 the next arrival's round is found by ``searchsorted`` on their cumulative sum.
 
-The event loop copies :func:`kvopt.sim.engine.run` rather than wrapping it: there, arrival
-rounds are fixed inputs; here they depend on the durations of the rounds simulated so far.
+The event loop shares every step but the clock with :func:`kvopt.sim.engine.run`
+(:class:`kvopt.sim._core.EventCore`: retiring, the policy call, evictions, admissions, the
+memory check, the next round event); it does not wrap ``run``: there, arrival rounds are fixed
+inputs; here they depend on the durations of the rounds simulated so far.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import math
 
 import numpy as np
@@ -60,9 +61,10 @@ import numpy as np
 from kvopt.instance import Instance
 from kvopt.metrics import TimeMetrics, batch_composition, time_metrics
 from kvopt.schedule import Schedule
+from kvopt.sim._core import EventCore
 from kvopt.sim.engine import Policy
 from kvopt.sim.reference import SimulationError, readonly
-from kvopt.sim.state import EMPTY_IDCS, SimState
+from kvopt.sim.state import EMPTY_IDCS
 from kvopt.time_model import BatchComposition, TimeModel
 
 __all__ = ["INVISIBLE", "TimedResult", "simulate_timed"]
@@ -187,25 +189,16 @@ def simulate_timed(
     rng = np.random.default_rng(0) if rng is None else rng
     policy.reset(placeholder, rng)
     pname = getattr(policy, "name", type(policy).__name__)
-    s_list: list[int] = s_arr.tolist()
-    o_list: list[int] = o_arr.tolist()
     arr_list: list[float] = arr.tolist()
     total_output = int(o_arr.sum())
 
     arrival_round = np.full(n, INVISIBLE, dtype=np.int64)
-    run_start = np.full(n, -1, dtype=np.int64)
-    num_clearings = np.zeros(n, dtype=np.int64)
-    final_start = np.full(n, -1, dtype=np.int64)
-    start_of: list[int] = [-1] * n
-    done: list[bool] = [False] * n
-    running: dict[int, None] = {}
-    cleared: list[tuple[int, int, int]] = []
-    heap: list[tuple[int, int, int]] = []
-    const_tokens = 0
+    arrival_rounds: list[int] = arrival_round.tolist()   # the core's copy, updated with it
+    core = EventCore(policy, pname, memory, readonly(arrival_round), arrival_rounds,
+                     placeholder.prompt, readonly(pred), o_arr)
+    s_list = core.s_list
     positions = np.arange(n, dtype=np.int64)
     positions.flags.writeable = False
-    state = SimState(memory, readonly(arrival_round), placeholder.prompt, readonly(pred),
-                     readonly(run_start), readonly(num_clearings), running.keys())
 
     tm = time_model
     idle_s = float(tm.round_time_s(0, 0, 0, 0))
@@ -244,104 +237,37 @@ def simulate_timed(
     ptr = 0                                     # requests [0, ptr) are visible
     if n and arr_list[0] > 0:
         t = idle_rounds(0, 0.0, arr_list[0], math.inf)
-    num_done = num_waiting = num_decisions = 0
     max_round_slack = 100 * total_output + 100
-    while num_done < n:
+    while core.num_done < n:
         now = float(tau[t])
-        completed: list[int] = []
-        while heap and heap[0][0] == t:
-            _, i, k = heapq.heappop(heap)
-            if start_of[i] != k:
-                continue
-            del running[i]
-            const_tokens -= s_list[i] - k
-            start_of[i] = -1
-            done[i] = True
-            final_start[i] = k
-            completed.append(i)
-        num_done += len(completed)
-        if num_done == n:
-            break
-        if completed:
-            run_start[completed] = -1
         lo = ptr
         while ptr < n and arr_list[ptr] <= now:
+            arrival_rounds[ptr] = t
             ptr += 1
         if ptr > lo:
             arrival_round[lo:ptr] = t
-            state.arrived = positions[lo:ptr]
-            num_waiting += ptr - lo
+            arrived = positions[lo:ptr]
         else:
-            state.arrived = EMPTY_IDCS
-        state.round = t
-        state.completed = completed
-        state.memory_next_tokens = const_tokens + len(running) * (t + 1)
-        state.num_waiting = num_waiting
-        decision = policy.decide(state)
-        num_decisions += 1
-
-        evict = decision.evict
-        if len(evict):
-            evict = evict.tolist() if isinstance(evict, np.ndarray) else [int(i) for i in evict]
-            if len(set(evict)) != len(evict) or any(i not in running for i in evict):
-                raise SimulationError(f"{pname}: round {t}: evicts a request that is not running")
-            for i in evict:
-                k = start_of[i]
-                cleared.append((i, k, t))
-                del running[i]
-                const_tokens -= s_list[i] - k
-                start_of[i] = -1
-            run_start[evict] = -1
-            num_clearings[evict] += 1
-            num_waiting += len(evict)
-        admit = decision.admit
-        adm_p = adm_q = adm_c = 0
-        if len(admit):
-            admit = admit.tolist() if isinstance(admit, np.ndarray) else [int(i) for i in admit]
-            for i in admit:
-                if not (0 <= i < ptr) or start_of[i] >= 0 or done[i]:
-                    raise SimulationError(
-                        f"{pname}: round {t}: admits request {i}, which is not waiting")
-                si = s_list[i]
-                start_of[i] = t
-                running[i] = None
-                const_tokens += si - t
-                adm_p += si
-                adm_q += si * si
-                adm_c += si - t
-                heapq.heappush(heap, (t + o_list[i], i, t))
-            run_start[admit] = t
-            num_waiting -= len(admit)
-        q = len(running)
-        mem_next = const_tokens + q * (t + 1)
-        if mem_next > memory:
-            raise SimulationError(
-                f"{pname}: round {t + 1} would hold {mem_next} KV tokens, over the memory {memory}")
-
-        nxt = math.inf                          # next round event (not arrivals)
-        if heap:
-            nxt = heap[0][0]
-        if q:
-            nxt = min(nxt, (memory - const_tokens) // q)
-        wake = decision.wake
-        if wake is not None:
-            if wake <= t:
-                nxt = t + 1
-            elif wake < nxt:
-                nxt = wake
+            arrived = EMPTY_IDCS
+        nxt = core.step(t, arrived, math.inf, ptr < n)   # next round event
+        if nxt is None:
+            break
         target = arr_list[ptr] if ptr < n else math.inf
-        if nxt == math.inf and target == math.inf:
-            raise SimulationError(
-                f"{pname}: round {t}: nothing runs, nothing is admitted, no request will arrive "
-                f"and the policy promises no later action ({num_waiting} wait)")
 
+        q = len(core.running)
         if q == 0:
             t = idle_rounds(t, now, target, nxt)
         else:
             # round t + 1: prefills of the runs admitted now, one decode step of the others
-            n_adm = len(admit)
-            dec = q - n_adm
-            dec_ctx = (const_tokens - adm_c) + dec * t
+            const_tokens = core.const_tokens
+            admitted = core.admitted
+            adm_p = adm_q = 0
+            for i in admitted:
+                si = s_list[i]
+                adm_p += si
+                adm_q += si * si
+            dec = q - len(admitted)
+            dec_ctx = (const_tokens - (adm_p - len(admitted) * t)) + dec * t
             end1 = now + tm.round_time_s(adm_p, adm_q, dec, dec_ctx)
             ensure(t + 2)
             tau[t + 1] = end1
@@ -375,15 +301,7 @@ def simulate_timed(
     # back to the caller's order
     inv = np.empty(n, dtype=np.int64)
     inv[order] = np.arange(n, dtype=np.int64)
-    final_end = final_start + o_arr
-    if cleared:
-        c = np.array(cleared, dtype=np.int64)
-        req = np.concatenate([c[:, 0], np.arange(n)])
-        start = np.concatenate([c[:, 1], final_start])
-        end = np.concatenate([c[:, 2], final_end])
-    else:
-        req, start, end = np.arange(n), final_start, final_end
-    last = int(final_end.max()) if n else 0
+    req, start, end, last = core.runs(o_arr)
     schedule = Schedule(n, order[req], start, end)
     rounds_inst = Instance(memory, arrival_round[inv], s_arr[inv], o_arr[inv],
                            predicted=None if pred_sorted is None else pred_sorted[inv], name=name)
@@ -391,4 +309,4 @@ def simulate_timed(
     round_end_s.flags.writeable = False
     arr_out = arr_in.copy()
     arr_out.flags.writeable = False
-    return TimedResult(rounds_inst, schedule, round_end_s, arr_out, num_decisions)
+    return TimedResult(rounds_inst, schedule, round_end_s, arr_out, core.num_decisions)
