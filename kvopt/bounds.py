@@ -20,8 +20,14 @@ import numpy as np
 from kvopt.instance import Instance
 from kvopt.milp.model import MilpModel
 
-__all__ = ["Bound", "sum_of_outputs_bound", "volume_bound", "lp_bound", "certified_dual_bound",
-           "best_bound"]
+__all__ = [
+    "Bound",
+    "best_bound",
+    "certified_dual_bound",
+    "lp_bound",
+    "sum_of_outputs_bound",
+    "volume_bound",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,7 +169,7 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
     if not sol.dual_valid:
         return None
     value = certified_dual_bound(model, np.array(sol.row_dual))
-    return Bound(int(math.ceil(value - 1e-6)), "LP relaxation (dual-certified)",
+    return Bound(math.ceil(value - 1e-6), "LP relaxation (dual-certified)",
                  time.perf_counter() - t0)
 
 

@@ -8,8 +8,6 @@ memory arithmetic. Exact because every optimal schedule starts request ``i`` wit
 
 from __future__ import annotations
 
-import numpy as np
-
 from kvopt.instance import Instance
 
 __all__ = ["brute_force_optimum"]

@@ -430,8 +430,8 @@ def profiles(
 def bound(
     instance: Annotated[Path, typer.Argument(help="Instance JSON file.")],
     time_limit: Annotated[float | None, typer.Option(help="Seconds for the LP.")] = None,
-    lp: Annotated[bool, typer.Option(
-        help="Also solve the LP relaxation (default: only up to 2,000 requests).")] = None,  # type: ignore[assignment]
+    lp: Annotated[bool | None, typer.Option(
+        help="Also solve the LP relaxation (default: only up to 2,000 requests).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the best certified lower bound on the hindsight optimum and which relaxation gave it."""

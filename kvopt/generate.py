@@ -15,7 +15,7 @@ import numpy as np
 
 from kvopt.instance import Instance
 
-__all__ = ["ARRIVAL_MODELS", "synthetic", "synthetic_set", "poisson_arrivals"]
+__all__ = ["ARRIVAL_MODELS", "poisson_arrivals", "synthetic", "synthetic_set"]
 
 ARRIVAL_MODELS = ("zero", "poisson")
 ArrivalModel = Literal["zero", "poisson"]

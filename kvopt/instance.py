@@ -116,12 +116,12 @@ class Instance:
             if len(arr) != n:
                 raise InstanceError(f"field '{field}' has {len(arr)} values but 'arrival' has {n}")
             object.__setattr__(self, field, arr)
-        if self.lower is not None and self.upper is not None:
-            if (bad := np.flatnonzero(self.lower > self.upper)).size:
-                i = int(bad[0])
-                raise InstanceError(
-                    f"request {i}: lower {self.lower[i]} is greater than upper {self.upper[i]}"
-                )
+        if (self.lower is not None and self.upper is not None
+                and (bad := np.flatnonzero(self.lower > self.upper)).size):
+            i = int(bad[0])
+            raise InstanceError(
+                f"request {i}: lower {self.lower[i]} is greater than upper {self.upper[i]}"
+            )
         if self.ids is not None:
             ids = tuple(str(v) for v in self.ids)
             if len(ids) != n:
@@ -138,7 +138,7 @@ class Instance:
     # ------------------------------------------------------------------ derived
     @property
     def num_requests(self) -> int:
-        return int(len(self.arrival))
+        return len(self.arrival)
 
     def __len__(self) -> int:
         return self.num_requests

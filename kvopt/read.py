@@ -20,7 +20,7 @@ import numpy as np
 from kvopt.exceptions import InstanceError
 from kvopt.instance import Instance
 
-__all__ = ["read_instance", "write_instance", "write_json_atomic", "read_trace", "TRACE_FORMATS"]
+__all__ = ["TRACE_FORMATS", "read_instance", "read_trace", "write_instance", "write_json_atomic"]
 
 
 def read_instance(path: str | os.PathLike[str]) -> Instance:

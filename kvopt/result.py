@@ -9,7 +9,7 @@ from typing import Any
 
 from kvopt.schedule import Schedule
 
-__all__ = ["SolveStatus", "SolveResult"]
+__all__ = ["SolveResult", "SolveStatus"]
 
 
 class SolveStatus(str, enum.Enum):

@@ -20,7 +20,7 @@ from kvopt.schedule import Schedule
 from kvopt.sim.engine import simulate
 from kvopt.verify import verify
 
-__all__ = ["solve", "warm_start_schedule", "trivial_bound"]
+__all__ = ["solve", "trivial_bound", "warm_start_schedule"]
 
 
 def _remaining(t0: float, time_limit_s: float | None) -> float | None:

@@ -14,7 +14,7 @@ from kvopt.exceptions import ScheduleError
 from kvopt.instance import Instance
 from kvopt.schedule import Schedule
 
-__all__ = ["Evaluation", "verify", "memory_profile"]
+__all__ = ["Evaluation", "memory_profile", "verify"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -38,8 +38,6 @@ import dataclasses
 import sys
 import time
 
-import numpy as np
-
 from kvopt.instance import Instance
 
 __all__ = ["ExactResult", "exact_search"]
@@ -99,8 +97,6 @@ def exact_search(instance: Instance, *, upper_bound: int | None = None,
         cj, dj = k + o[j], s[j] - k
         # checkpoints: completion rounds >= k+1 of every member, and j's own
         for r, _ in running:
-            if r <= k or r > cj and False:
-                continue
             if r <= k:
                 continue
             mem = sum(d + r for (e, d) in running if e >= r)
@@ -128,11 +124,10 @@ def exact_search(instance: Instance, *, upper_bound: int | None = None,
                 return
             j = waiting[idx]
             tw = prev_twin[j]
-            if tw < 0 or (mask >> tw) & 1:
-                if fits(run, t, j, t):
-                    chosen.append(j)
-                    rec(idx + 1, chosen, run + ((t + o[j], s[j] - t),), mask | (1 << j))
-                    chosen.pop()
+            if (tw < 0 or (mask >> tw) & 1) and fits(run, t, j, t):
+                chosen.append(j)
+                rec(idx + 1, chosen, run + ((t + o[j], s[j] - t),), mask | (1 << j))
+                chosen.pop()
             rec(idx + 1, chosen, run, mask)
 
         rec(0, [], running, started)

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from kvopt.exceptions import KvoptError
-from kvopt.experiment import ExperimentConfig, write_csv_atomic, run
+from kvopt.experiment import ExperimentConfig, run, write_csv_atomic
 from kvopt.generate import synthetic_set
 from kvopt.instance import Instance
 from kvopt.ratio import RatioReport, RatioSummary, aggregate, format_interval

@@ -20,7 +20,7 @@ import numpy as np
 from kvopt.instance import Instance
 from kvopt.milp.model import MilpModel
 
-__all__ = ["build", "start_windows", "serial_horizon"]
+__all__ = ["build", "serial_horizon", "start_windows"]
 
 
 def serial_horizon(instance: Instance) -> int:

@@ -34,15 +34,15 @@ class MilpModel:
 
     @property
     def num_cols(self) -> int:
-        return int(len(self.cost))
+        return len(self.cost)
 
     @property
     def num_rows(self) -> int:
-        return int(len(self.row_lower))
+        return len(self.row_lower)
 
     @property
     def num_nonzeros(self) -> int:
-        return int(len(self.values))
+        return len(self.values)
 
     def col_names(self) -> list[str]:
         return [f"x_{i}_{k}" for i, k in zip(self.col_req.tolist(), self.col_start.tolist())]

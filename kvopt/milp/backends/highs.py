@@ -8,7 +8,7 @@ import numpy as np
 from kvopt.milp.backends import RawSolve
 from kvopt.milp.model import MilpModel
 
-__all__ = ["HighsBackend", "to_highs", "PRESOLVE_MAX_NONZEROS"]
+__all__ = ["PRESOLVE_MAX_NONZEROS", "HighsBackend", "to_highs"]
 
 PRESOLVE_MAX_NONZEROS = 200_000
 
