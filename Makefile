@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help demo test bench experiment-synthetic experiment-adversarial experiment-trace clean
+.PHONY: help install demo test lint bench experiment-synthetic experiment-adversarial experiment-trace clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -23,10 +23,17 @@ demo: $(STAMP)  ## solve a shipped instance to optimality and print MC-SF's rati
 test: $(STAMP)  ## run the whole test suite
 	$(PY) -m pytest
 
-bench: $(STAMP)  ## benchmarks (not tests): integer program at paper sizes
-	$(PY) benchmarks/ip_paper.py
+lint: $(STAMP)  ## ruff rules (installs ruff into .venv if missing)
+	test -x $(VENV)/bin/ruff || $(PY) -m pip install --quiet ruff
+	$(VENV)/bin/ruff check .
 
-experiment-synthetic: $(STAMP)  ## the paper's 200 + 200 synthetic instances vs hindsight (~45 min, 2 cores)
+bench: $(STAMP)  ## benchmarks (not tests): IP at paper sizes, simulator scale, trace, time model
+	$(PY) benchmarks/ip_paper.py
+	$(PY) benchmarks/sim_scale.py
+	$(PY) benchmarks/trace_policies.py
+	$(PY) benchmarks/time_model_fit.py
+
+experiment-synthetic: $(STAMP)  ## the paper's 200 + 200 synthetic instances vs hindsight (~20 min, 2 cores)
 	$(PY) -m kvopt.experiments.synthetic --out results/synthetic
 
 experiment-adversarial: $(STAMP)  ## MC-SF's ratio vs n on adversarial arrivals, table and plot
