@@ -206,13 +206,17 @@ def exact_search(instance: Instance, *, upper_bound: int | None = None,
 
     t0 = min(a)
     wait_limit = (upper_bound - total_o) if upper_bound is not None else sys.maxsize
-    sys.setrecursionlimit(max(10_000, sys.getrecursionlimit()))
+    # one recursion level per decision round; restored on return (no global state left behind)
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(10_000, old_limit))
     try:
         value = search(t0, 0, (), wait_limit)
     except _Timeout:
         root = memo.get((t0 if t0 < last_arrival else -1, 0, ()))
         bound = total_o + (root[0] if root else 0)
         return ExactResult(False, None, None, bound, nodes[0])
+    finally:
+        sys.setrecursionlimit(old_limit)
     if value >= wait_limit:
         # nothing strictly better than the given schedule: it is optimal
         return ExactResult(True, None, None, total_o + wait_limit, nodes[0])
