@@ -21,10 +21,11 @@ import numpy as np
 
 from kvopt.exceptions import ScheduleError
 
-__all__ = ["Schedule"]
+__all__ = ["Schedule", "frozen_int64"]
 
 
-def _frozen(values: Any) -> np.ndarray:
+def frozen_int64(values: Any) -> np.ndarray:
+    """A read-only one-dimensional int64 copy of ``values``."""
     arr = np.array(values, dtype=np.int64).reshape(-1)
     arr.flags.writeable = False
     return arr
@@ -43,15 +44,15 @@ class Schedule:
     run_end: np.ndarray
 
     def __post_init__(self) -> None:
-        req, start, end = (_frozen(getattr(self, f)) for f in ("run_req", "run_start", "run_end"))
+        req, start, end = (frozen_int64(getattr(self, f)) for f in ("run_req", "run_start", "run_end"))
         if not (len(req) == len(start) == len(end)):
             raise ScheduleError("run_req, run_start and run_end differ in length")
         if len(req) and (req.min() < 0 or req.max() >= self.num_requests):
             raise ScheduleError("a run names a request outside the instance")
         order = np.lexsort((start, req))
-        object.__setattr__(self, "run_req", _frozen(req[order]))
-        object.__setattr__(self, "run_start", _frozen(start[order]))
-        object.__setattr__(self, "run_end", _frozen(end[order]))
+        object.__setattr__(self, "run_req", frozen_int64(req[order]))
+        object.__setattr__(self, "run_start", frozen_int64(start[order]))
+        object.__setattr__(self, "run_end", frozen_int64(end[order]))
 
     @classmethod
     def from_starts(cls, starts: Any, output: np.ndarray) -> Schedule:

@@ -43,6 +43,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from kvopt.schedule import frozen_int64
+
 __all__ = [
     "BatchComposition",
     "LinearBatchTime",
@@ -52,12 +54,6 @@ __all__ = [
     "round_durations_s",
     "time_model_from_dict",
 ]
-
-
-def _frozen_int(values: Any) -> np.ndarray:
-    arr = np.array(values, dtype=np.int64).reshape(-1)
-    arr.flags.writeable = False
-    return arr
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -86,7 +82,7 @@ class BatchComposition:
 
     def __post_init__(self) -> None:
         names = [f.name for f in dataclasses.fields(self)]
-        arrays = [_frozen_int(getattr(self, name)) for name in names]
+        arrays = [frozen_int64(getattr(self, name)) for name in names]
         num_rounds = len(arrays[0])
         for name, arr in zip(names, arrays):
             if len(arr) != num_rounds:
