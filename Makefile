@@ -33,7 +33,7 @@ bench: $(STAMP)  ## benchmarks (not tests): IP at paper sizes, simulator scale, 
 	$(PY) benchmarks/trace_policies.py
 	$(PY) benchmarks/time_model_fit.py
 
-experiment-synthetic: $(STAMP)  ## the paper's 200 + 200 synthetic instances vs hindsight (~20 min, 2 cores)
+experiment-synthetic: $(STAMP)  ## the paper's 200 + 200 synthetic instances vs hindsight (~30 min, 2 cores)
 	$(PY) -m kvopt.experiments.synthetic --out results/synthetic
 
 experiment-adversarial: $(STAMP)  ## MC-SF's ratio vs n on adversarial arrivals, table and plot

@@ -109,6 +109,8 @@ def solve(
     time_limit: Annotated[float | None, typer.Option(
         "--time-limit", min=0.0, help="Wall-clock seconds (default: none, prove optimality).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    local_search: Annotated[int, typer.Option(
+        min=0, help="Local-search moves improving MC-SF's schedule before the solve.")] = 0,
 ) -> None:
     """Solve the hindsight integer program: status, objective (total latency), bound, starts."""
     from kvopt.read import read_instance
@@ -117,7 +119,7 @@ def solve(
     with _errors():
         inst = read_instance(instance)
         result = solve_instance(inst, str(getattr(backend, "value", backend)),
-                                time_limit_s=time_limit)
+                                time_limit_s=time_limit, local_search_evaluations=local_search)
     data = {"instance": inst.name, **result.to_dict()}
     if as_json:
         _print_json(data)
@@ -248,6 +250,8 @@ def ratio(
     scheduler: Annotated[str | None, typer.Option(
         help="dask.distributed scheduler address (needs the dask extra).")] = None,
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
+    local_search: Annotated[int, typer.Option(
+        min=0, help="Local-search moves improving MC-SF's schedule before each solve.")] = 0,
 ) -> None:
     """Competitive ratios of online policies against the hindsight optimum."""
     from kvopt.experiment import ExperimentConfig, run, write_outputs
@@ -256,7 +260,8 @@ def ratio(
         names = _parse_policies(policies)
         if out is not None and out.exists() and not out.is_dir():
             raise KvoptError(f"{out}: exists and is not a directory")
-        config = ExperimentConfig(names, str(getattr(backend, "value", backend)), time_limit)
+        config = ExperimentConfig(names, str(getattr(backend, "value", backend)), time_limit,
+                                  local_search)
         result = run(inputs, config, out_dir=out, workers=workers, scheduler=scheduler,
                      progress=progress)
         if out is not None:

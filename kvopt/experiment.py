@@ -55,10 +55,12 @@ class ExperimentConfig:
     policies: tuple[str, ...]
     backend: str = "highs"
     time_limit_s: float | None = None
+    local_search_evaluations: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"policies": list(self.policies), "backend": self.backend,
-                "time_limit_s": self.time_limit_s}
+                "time_limit_s": self.time_limit_s,
+                "local_search_evaluations": self.local_search_evaluations}
 
 
 def instance_digest(instance: Instance) -> str:
@@ -93,7 +95,8 @@ def evaluate_instance(instance_data: dict[str, Any], config: ExperimentConfig) -
 
     instance = Instance.from_dict(instance_data)
     digest = instance_digest(instance)
-    opt = solve(instance, config.backend, time_limit_s=config.time_limit_s)
+    opt = solve(instance, config.backend, time_limit_s=config.time_limit_s,
+                local_search_evaluations=config.local_search_evaluations)
     if opt.schedule is None:
         raise KvoptError(f"{instance.name}: hindsight solve returned no schedule "
                          f"({opt.status.value}: {opt.backend_status})")
@@ -156,6 +159,7 @@ def _matches(record: Any, digest: str, config: ExperimentConfig) -> bool:
     cfg = record.get("config", {})
     return (record.get("digest") == digest and cfg.get("backend") == config.backend
             and cfg.get("time_limit_s") == config.time_limit_s
+            and cfg.get("local_search_evaluations", 0) == config.local_search_evaluations
             and set(config.policies) <= set(record.get("policies", {})))
 
 

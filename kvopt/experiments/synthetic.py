@@ -74,7 +74,8 @@ PAPER: dict[str, dict[str, Any]] = {
     "poisson": {"mean": 1.047, "best": 1.000, "worst": 1.227, "exactly_optimal": None,
                 "count": 200},
 }
-DEFAULT_TIME_LIMIT_S = 10.0
+DEFAULT_TIME_LIMIT_S = 5.0
+DEFAULT_LOCAL_SEARCH = 3000  # about 2 s per paper-size instance
 DEFAULT_COUNT = 200
 
 
@@ -275,6 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--policies", default="all",
                         help="comma-separated policy names, or 'all' (default)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--local-search", type=int, default=DEFAULT_LOCAL_SEARCH,
+                        help="local-search moves improving MC-SF's schedule before each solve "
+                             f"(default {DEFAULT_LOCAL_SEARCH})")
     args = parser.parse_args(argv)
     from kvopt.policies import POLICIES
 
@@ -290,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     out: Path = args.out
-    config = ExperimentConfig(policies, args.backend, args.time_limit)
+    config = ExperimentConfig(policies, args.backend, args.time_limit, args.local_search)
     all_instances = [inst for model in sets for inst in sets[model]]
     by_name = {inst.name: inst for inst in all_instances}
     model_of = {inst.name: model for model, insts in sets.items() for inst in insts}
