@@ -102,7 +102,7 @@ def solve(
     best, best_cost, bound, bound_source = incumbent, float(upper), float(lower), "sum of outputs"
     if volume.value > bound:
         bound, bound_source = float(volume.value), volume.source
-    words = f"MC-SF schedule meets the {bound_source} bound"
+    words = f"the incumbent meets the {bound_source} bound"
     failed = False
     if upper > bound:
         model = build(instance, upper_bound=upper)
@@ -111,8 +111,9 @@ def solve(
             lp = lp_bound(instance, model, time_limit_s=_remaining(t0, time_limit_s))
             if lp is not None and lp.value > bound:
                 bound, bound_source = float(lp.value), lp.source
-                words = "MC-SF schedule meets the LP bound"
-    if upper > lower and bound < best_cost and getattr(solver, "needs_instance", False):
+                words = "the incumbent meets the LP bound"
+    # best_cost is still the incumbent's cost here: bound < best_cost means "not yet proven"
+    if bound < best_cost and getattr(solver, "needs_instance", False):
         found = exact_search(instance, upper_bound=upper,
                              time_limit_s=_remaining(t0, time_limit_s))
         words = f"search: {'proven' if found.proven else 'stopped'} after {found.nodes} nodes"
@@ -126,7 +127,7 @@ def solve(
                 best, best_cost = schedule, float(cost)
         if found.bound > bound:
             bound, bound_source = float(found.bound), "search"
-    elif upper > lower and bound < best_cost:
+    elif bound < best_cost:
         remaining = _remaining(t0, time_limit_s)
         raw = solver.solve(model, time_limit_s=remaining, mip_rel_gap=mip_rel_gap,
                            warm_start=encode(model, incumbent.final_starts()), threads=threads,
