@@ -7,14 +7,13 @@ import time
 
 import numpy as np
 
-from kvopt.bounds import lp_bound, volume_bound
-from kvopt.exact.search import exact_search
+from kvopt.bounds import core_bound, lp_bound, volume_bound
 from kvopt.exceptions import KvoptError
 from kvopt.heuristics import local_search
 from kvopt.instance import Instance
 from kvopt.milp.backends import get_backend
 from kvopt.milp.decode import decode, encode
-from kvopt.milp.formulation import _identical_groups, build
+from kvopt.milp.formulation import identical_groups, build
 from kvopt.policies.mcsf import McSf
 from kvopt.result import SolveResult, SolveStatus
 from kvopt.schedule import Schedule
@@ -39,7 +38,7 @@ def _twins_in_order(instance: Instance, schedule: Schedule) -> Schedule:
     """The same schedule with identical requests' starts sorted by position: same memory in
     every round and same cost, and it satisfies the formulation's symmetry rows."""
     starts = schedule.final_starts().copy()
-    for group in _identical_groups(instance):
+    for group in identical_groups(instance):
         starts[group] = np.sort(starts[group])
     return Schedule.from_starts(starts, instance.output)
 
@@ -70,8 +69,9 @@ def solve(
     Parameters
     ----------
     backend
-        ``"highs"`` or ``"cbc"`` (the integer program), or ``"search"`` (the exact
-        combinatorial search of :mod:`kvopt.exact.search`, which shares nothing with it).
+        ``"highs"`` or ``"cbc"`` (the integer program), ``"search"`` (the exact
+        combinatorial search of :mod:`kvopt.exact.search`, which shares nothing with it), or
+        ``"cpsat"`` (OR-Tools CP-SAT on the interval model of :mod:`kvopt.exact.cpsat`).
     time_limit_s
         Wall-clock limit for the whole call (``None``: none).
     mip_rel_gap
@@ -98,7 +98,7 @@ def solve(
         if cost < upper:
             incumbent, upper = _twins_in_order(instance, improved), cost
     lower = trivial_bound(instance)
-    volume = volume_bound(instance)
+    volume = max(volume_bound(instance), core_bound(instance), key=lambda b: b.value)
     best, best_cost, bound, bound_source = incumbent, float(upper), float(lower), "sum of outputs"
     if volume.value > bound:
         bound, bound_source = float(volume.value), volume.source
@@ -114,9 +114,11 @@ def solve(
                 words = "the incumbent meets the LP bound"
     # best_cost is still the incumbent's cost here: bound < best_cost means "not yet proven"
     if bound < best_cost and getattr(solver, "needs_instance", False):
-        found = exact_search(instance, upper_bound=upper,
-                             time_limit_s=_remaining(t0, time_limit_s))
-        words = f"search: {'proven' if found.proven else 'stopped'} after {found.nodes} nodes"
+        found = solver.solve_instance(instance, incumbent=incumbent.final_starts(),
+                                      upper_bound=upper, time_limit_s=_remaining(t0, time_limit_s),
+                                      threads=threads, seed=seed)
+        words = (f"{backend}: {'proven' if found.proven else 'stopped'} after {found.nodes} "
+                 "nodes")
         if found.starts is not None:
             schedule = Schedule.from_starts(found.starts, instance.output)
             cost = verify(instance, schedule).total_latency
@@ -126,7 +128,7 @@ def solve(
             if cost < best_cost:
                 best, best_cost = schedule, float(cost)
         if found.bound > bound:
-            bound, bound_source = float(found.bound), "search"
+            bound, bound_source = float(found.bound), backend
     elif bound < best_cost:
         remaining = _remaining(t0, time_limit_s)
         raw = solver.solve(model, time_limit_s=remaining, mip_rel_gap=mip_rel_gap,

@@ -10,11 +10,14 @@ from hypothesis import strategies as st
 from kvopt.bounds import (
     best_bound,
     certified_dual_bound,
+    core_bound,
+    disjoint_cores,
     lp_bound,
     sum_of_outputs_bound,
     volume_bound,
 )
 from kvopt.bruteforce import brute_force_optimum
+from kvopt.heuristics import list_schedule
 from kvopt.milp.formulation import build
 
 ROWS = st.lists(st.tuples(st.integers(0, 4), st.integers(1, 3), st.integers(1, 4)),
@@ -28,15 +31,45 @@ def _instance(rows, memory):
 @given(rows=ROWS, memory=st.integers(5, 9))
 @settings(max_examples=60, deadline=None)
 def test_bounds_never_exceed_brute_force_optimum(rows, memory):
-    """Sum of outputs <= LP bound <= optimum, on random tiny instances."""
+    """Sum of outputs <= volume, LP and core bounds <= optimum, on random tiny instances."""
     inst = _instance(rows, memory)
     opt, _ = brute_force_optimum(inst)
     trivial = sum_of_outputs_bound(inst).value
     volume = volume_bound(inst).value
+    core = core_bound(inst).value
     lp = lp_bound(inst, upper_bound=opt)
     assert lp is not None
-    assert trivial <= volume <= opt and lp.value <= opt
-    assert best_bound(inst, upper_bound=opt).value == max(volume, lp.value)
+    assert trivial <= volume <= opt and lp.value <= opt and core <= opt
+    assert best_bound(inst, upper_bound=opt).value == max(volume, lp.value, core)
+
+
+@given(rows=st.lists(st.tuples(st.integers(0, 6), st.integers(1, 4), st.integers(1, 9)),
+                     min_size=2, max_size=8),
+       memory=st.integers(6, 14), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=80, deadline=None)
+def test_cores_never_overlap_in_feasible_schedules(rows, memory, seed):
+    """The lemma of disjoint_cores, on verified schedules of random priority lists."""
+    inst = _instance(rows, memory)
+    order = np.random.default_rng(seed).permutation(inst.num_requests)
+    schedule, _ = list_schedule(inst, order)          # verified inside
+    ends = np.asarray(schedule.final_starts()) + inst.output
+    members = np.arange(inst.num_requests)
+    core = disjoint_cores(inst, members)
+    taken: set[int] = set()
+    for end, length in zip(ends.tolist(), core.tolist()):
+        rounds = set(range(end - length + 1, end + 1))
+        assert not rounds & taken
+        taken |= rounds
+
+
+def test_core_bound_sees_requests_that_cannot_overlap():
+    """M = 5, both (0, s=2, o=2): holding 4 in its last round, neither can run beside the other
+    (4 + 2 + 1 > 5), so the cores are whole runs: completions 2 and 4, total 6 = optimum; the
+    memory volume (14 token-rounds at 5 per round) only gives 2 + 3 = 5."""
+    inst = make_instance([(0, 2, 2), (0, 2, 2)], memory=5)
+    assert disjoint_cores(inst, np.array([0, 1])).tolist() == [2, 2]
+    assert volume_bound(inst).value == 5
+    assert core_bound(inst).value == 6 == brute_force_optimum(inst)[0]
 
 
 @given(rows=ROWS, memory=st.integers(5, 9), seed=st.integers(0, 2**32 - 1))

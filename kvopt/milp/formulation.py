@@ -20,7 +20,7 @@ import numpy as np
 from kvopt.instance import Instance
 from kvopt.milp.model import MilpModel
 
-__all__ = ["build", "serial_horizon", "start_windows"]
+__all__ = ["build", "identical_groups", "serial_horizon", "start_windows"]
 
 
 def serial_horizon(instance: Instance) -> int:
@@ -101,7 +101,7 @@ def _redundant_rounds(instance: Instance, rounds: np.ndarray, cols: np.ndarray,
     return per_round <= instance.memory
 
 
-def _identical_groups(instance: Instance) -> list[np.ndarray]:
+def identical_groups(instance: Instance) -> list[np.ndarray]:
     """Positions of requests with the same ``(a, s, o)``, groups of size >= 2."""
     keys = np.stack([instance.arrival, instance.prompt, instance.output], axis=1)
     _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
@@ -147,7 +147,7 @@ def build(instance: Instance, *, upper_bound: float | None = None,
         upper.append(1.0)
         names.append(f"assign_{i}")
     if symmetry:
-        for group in _identical_groups(instance):
+        for group in identical_groups(instance):
             for i, j in zip(group[:-1].tolist(), group[1:].tolist()):
                 ci = np.arange(col_ptr[i], col_ptr[i + 1], dtype=np.int64)
                 cj = np.arange(col_ptr[j], col_ptr[j + 1], dtype=np.int64)

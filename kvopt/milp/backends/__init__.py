@@ -56,19 +56,49 @@ def _load_cbc() -> Backend:
 
 
 class SearchBackend:
-    """Marker for the exact combinatorial search (:mod:`kvopt.exact.search`): it works on the
-    instance, not on the MILP, and ``kvopt.solve.solve`` dispatches it itself."""
+    """The exact combinatorial search (:mod:`kvopt.exact.search`): it works on the instance, not
+    on the MILP (``needs_instance``); ``kvopt.solve.solve`` calls :meth:`solve_instance`."""
 
     name = "search"
     needs_instance = True
+
+    def solve_instance(self, instance, *, incumbent: list[int], upper_bound: int,
+                       time_limit_s: float | None, threads: int, seed: int):
+        from kvopt.exact.search import exact_search
+
+        return exact_search(instance, upper_bound=upper_bound, time_limit_s=time_limit_s)
+
+
+class CpSatBackend:
+    """OR-Tools CP-SAT on the interval model of :mod:`kvopt.exact.cpsat` (``needs_instance``)."""
+
+    name = "cpsat"
+    needs_instance = True
+
+    def solve_instance(self, instance, *, incumbent: list[int], upper_bound: int,
+                       time_limit_s: float | None, threads: int, seed: int):
+        from kvopt.exact.cpsat import cpsat_solve
+
+        return cpsat_solve(instance, incumbent=incumbent, upper_bound=upper_bound,
+                           time_limit_s=time_limit_s, threads=threads, seed=seed)
 
 
 def _load_search() -> SearchBackend:
     return SearchBackend()
 
 
+def _load_cpsat() -> CpSatBackend:
+    try:
+        import ortools.sat.python.cp_model  # noqa: F401
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"backend 'cpsat' needs OR-Tools: pip install 'kvopt[cpsat]' ({exc})") from None
+    return CpSatBackend()
+
+
 BACKENDS: dict[str, Callable[[], Backend]] = {
     "highs": _load_highs, "cbc": _load_cbc, "search": _load_search,  # type: ignore[dict-item]
+    "cpsat": _load_cpsat,  # type: ignore[dict-item]
 }
 
 
