@@ -13,7 +13,7 @@ from kvopt.heuristics import local_search
 from kvopt.instance import Instance
 from kvopt.milp.backends import get_backend
 from kvopt.milp.decode import decode, encode
-from kvopt.milp.formulation import identical_groups, build
+from kvopt.milp.formulation import build, identical_groups
 from kvopt.policies.mcsf import McSf
 from kvopt.result import SolveResult, SolveStatus
 from kvopt.schedule import Schedule

@@ -82,7 +82,7 @@ def cpsat_solve(instance: Instance, *, incumbent: list[int], upper_bound: int,
     if status == cp_model.INFEASIBLE:
         raise RuntimeError("CP-SAT calls the model infeasible, but the incumbent is feasible")
     starts = [int(solver.value(v)) for v in start] if found else None
-    objective = int(round(solver.objective_value)) if found else None
+    objective = round(solver.objective_value) if found else None
     raw_bound = float(solver.best_objective_bound)
     bound = int(np.ceil(raw_bound - 1e-6)) if np.isfinite(raw_bound) else 0
     return ExactResult(status == cp_model.OPTIMAL, objective, starts,

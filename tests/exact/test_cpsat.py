@@ -7,14 +7,14 @@ from conftest import make_instance
 
 pytest.importorskip("ortools")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-from kvopt.exact.cpsat import cpsat_solve  # noqa: E402
-from kvopt.read import read_instance  # noqa: E402
-from kvopt.result import SolveStatus  # noqa: E402
-from kvopt.schedule import Schedule  # noqa: E402
-from kvopt.solve import solve  # noqa: E402
-from kvopt.verify import verify  # noqa: E402
+from kvopt.exact.cpsat import cpsat_solve
+from kvopt.read import read_instance
+from kvopt.result import SolveStatus
+from kvopt.schedule import Schedule
+from kvopt.solve import solve
+from kvopt.verify import verify
 
 DEMO = Path(__file__).resolve().parents[2] / "instances" / "demo" / "paper-zero-n10.json"
 
