@@ -20,7 +20,7 @@ from kvopt.schedule import Schedule
 from kvopt.sim.engine import simulate
 from kvopt.verify import verify
 
-__all__ = ["PriorityList", "list_schedule", "local_search"]
+__all__ = ["VOLUME_WEIGHTS", "PriorityList", "best_priority_list", "list_schedule", "local_search"]
 
 
 class PriorityList(McSf):
@@ -43,6 +43,33 @@ def list_schedule(instance: Instance, order: np.ndarray) -> tuple[Schedule, int]
     rank[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
     schedule = simulate(instance, PriorityList(rank))
     return schedule, verify(instance, schedule).total_latency
+
+
+#: weights ``w`` of the volume keys ``o s + w o^2`` tried by :func:`best_priority_list`
+VOLUME_WEIGHTS = (0.25, 0.5, 1.0)
+
+
+def best_priority_list(instance: Instance) -> tuple[Schedule, int, str]:
+    """The best of a few priority lists: MC-SF's (shortest output first) and *smallest memory
+    volume first*, keys :math:`o s + w o^2` for ``w`` in :data:`VOLUME_WEIGHTS`
+    (:math:`w = 1/2` is the volume a request holds over its run, up to :math:`o/2`). Returns the
+    verified schedule, its cost and the winning key's name. Shortest-volume-first is Smith's
+    rule for the memory-volume relaxation (:func:`kvopt.bounds.volume_bound`); on a heavily
+    loaded 10,000-request trace it beats MC-SF's order by about 11% (``benchmarks/trace_bound.py``).
+    """
+    n = instance.num_requests
+    s = instance.prompt.astype(np.float64)
+    o = instance.output.astype(np.float64)
+    keys = {"output": instance.output}
+    keys.update({f"volume w={w}": o * s + w * o * o for w in VOLUME_WEIGHTS})
+    best: tuple[Schedule, int, str] | None = None
+    for name, key in keys.items():
+        order = np.lexsort((np.arange(n), instance.arrival, key))
+        schedule, cost = list_schedule(instance, order)
+        if best is None or cost < best[1]:
+            best = (schedule, cost, name)
+    assert best is not None
+    return best
 
 
 def local_search(instance: Instance, rng: np.random.Generator, *, time_limit_s: float = 1.0,

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from kvopt.bruteforce import brute_force_optimum
 from kvopt.generate import synthetic
-from kvopt.heuristics import list_schedule, local_search
+from kvopt.heuristics import VOLUME_WEIGHTS, best_priority_list, list_schedule, local_search
 from kvopt.policies import McSf
 from kvopt.result import SolveStatus
 from kvopt.sim.engine import simulate
@@ -59,3 +59,21 @@ def test_solve_with_local_search_keeps_the_optimum():
     helped = solve(inst, local_search_evaluations=50)
     assert plain.status is helped.status is SolveStatus.OPTIMAL
     assert plain.objective == helped.objective == brute_force_optimum(inst)[0]
+
+
+@given(seed=st.integers(0, 2**32 - 1), arrivals=st.sampled_from(["zero", "poisson"]))
+@settings(max_examples=25, deadline=None)
+def test_best_priority_list_is_the_best_of_its_keys(seed, arrivals):
+    """Never worse than MC-SF; its cost is the minimum over MC-SF's and the volume keys, each
+    recomputed here from its own sort."""
+    inst = synthetic(arrivals, np.random.default_rng(seed), num_requests=15)
+    schedule, cost, name = best_priority_list(inst)
+    assert verify(inst, schedule).total_latency == cost
+    mcsf = verify(inst, simulate(inst, McSf())).total_latency
+    s, o = inst.prompt.astype(float), inst.output.astype(float)
+    costs = {"output": mcsf}
+    for w in VOLUME_WEIGHTS:
+        order = sorted(range(inst.num_requests),
+                       key=lambda i: (o[i] * s[i] + w * o[i] ** 2, inst.arrival[i], i))
+        costs[f"volume w={w}"] = list_schedule(inst, np.array(order))[1]
+    assert cost == min(costs.values()) == costs[name] <= mcsf

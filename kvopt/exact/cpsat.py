@@ -1,14 +1,18 @@
-r"""The hindsight optimum with OR-Tools CP-SAT: one start variable per request, one unit
-interval per output token on a cumulative resource of capacity :math:`M`.
+r"""The hindsight optimum with OR-Tools CP-SAT: one start variable per request, its KV-cache
+profile as intervals on a cumulative resource of capacity :math:`M`.
 
 Model (exactly the integer program of ``specs/kv-scheduling.md`` section 3):
 
 * :math:`k_i \in [a_i, a_i + W_i]`, the start windows of
   :func:`kvopt.milp.formulation.start_windows` (they keep every optimal schedule);
 * request :math:`i` started at :math:`k_i` holds :math:`s_i + j` tokens in round
-  :math:`k_i + j` (:math:`j = 1..o_i`): a unit interval at :math:`k_i + j` with demand
-  :math:`s_i + j`; one cumulative constraint of capacity :math:`M` over all of them is the
-  memory row of every round;
+  :math:`k_i + j` (:math:`j = 1..o_i`), written as a *staircase*: one interval over rounds
+  :math:`k_i+1 .. k_i+o_i` with demand :math:`s_i` (the prompt) and, for each output token
+  :math:`m = 1..o_i`, one over rounds :math:`k_i+m .. k_i+o_i` with demand 1 (the token's KV
+  entry, kept to the end). In round :math:`k_i + j` they sum to :math:`s_i + j`, so one
+  cumulative constraint of capacity :math:`M` over all of them is exactly the memory row of
+  every round. (Measured: proves the n = 12 benchmark instances 1.5-2x faster than one unit
+  interval of demand :math:`s_i + j` per round, whose energetic reasoning sees less.)
 * minimise :math:`\sum_i (k_i + o_i - a_i)`.
 
 Redundant constraints, each satisfied by every feasible schedule (so the optimum is unchanged):
@@ -17,7 +21,14 @@ Redundant constraints, each satisfied by every feasible schedule (so the optimum
   changes neither memory nor cost);
 * the total latency is at most the incumbent's (only schedules at least as good are searched);
 * the *cores* of :func:`kvopt.bounds.disjoint_cores` never overlap (a no-overlap constraint);
-  they give the solver the near-serial structure of requests too large to run side by side.
+  they give the solver the near-serial structure of requests too large to run side by side;
+* pairwise completion order: for requests :math:`i, j`, either :math:`c_i \le c_j` and then
+  :math:`k_j \ge c_i - D_{ij}`, or :math:`c_j \le c_i` and :math:`k_i \ge c_j - D_{ji}`, with
+  :math:`D` of :func:`kvopt.bounds.disjoint_cores` (its proof shows :math:`c_i - k_j \le D_{ij}`
+  whenever :math:`c_i \le c_j` and :math:`k_j < c_i`). One of the two orders always holds, so a
+  Boolean choosing it exists in every schedule. Pairs with :math:`D_{ij} = o_j` and
+  :math:`D_{ji} = o_i` are left out (no restriction). Measured on the n = 10 benchmark
+  instances, these took the hardest (near-serial) one from over 90 s to 5 s.
 """
 
 from __future__ import annotations
@@ -52,9 +63,13 @@ def cpsat_solve(instance: Instance, *, incumbent: list[int], upper_bound: int,
     start = [model.new_int_var(a[i], last[i], f"k{i}") for i in range(n)]
     intervals, demands = [], []
     for i in range(n):
-        for j in range(1, o[i] + 1):
-            intervals.append(model.new_fixed_size_interval_var(start[i] + j, 1, f"r{i}_{j}"))
-            demands.append(s[i] + j)
+        # the staircase: s_i over rounds k+1..k+o_i, plus 1 over rounds k+m..k+o_i per m
+        intervals.append(model.new_fixed_size_interval_var(start[i] + 1, o[i], f"prompt{i}"))
+        demands.append(s[i])
+        for m in range(1, o[i] + 1):
+            intervals.append(model.new_fixed_size_interval_var(start[i] + m, o[i] - m + 1,
+                                                               f"token{i}_{m}"))
+            demands.append(1)
     model.add_cumulative(intervals, demands, instance.memory)
     for group in identical_groups(instance):
         for i, j in zip(group[:-1].tolist(), group[1:].tolist()):
@@ -65,6 +80,17 @@ def cpsat_solve(instance: Instance, *, incumbent: list[int], upper_bound: int,
         model.add_no_overlap([
             model.new_fixed_size_interval_var(start[i] + o[i] - int(p), int(p), f"core{i}")
             for i, p in zip(members.tolist(), cores.tolist()) if p > 0])
+    peak = [s[i] + o[i] for i in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            # D_ij of kvopt.bounds.disjoint_cores: j's largest age at c_i if i completes first
+            d_ij = min(o[j], max(0, instance.memory - peak[i] - s[j]))
+            d_ji = min(o[i], max(0, instance.memory - peak[j] - s[i]))
+            if d_ij >= o[j] and d_ji >= o[i]:
+                continue  # no restriction
+            i_first = model.new_bool_var(f"first{i}_{j}")
+            model.add(start[j] + d_ij >= start[i] + o[i]).only_enforce_if(i_first)
+            model.add(start[i] + d_ji >= start[j] + o[j]).only_enforce_if(~i_first)
     offset = sum(o) - sum(a)
     latency = sum(start) + offset
     model.add(latency <= int(upper_bound))
