@@ -32,6 +32,7 @@ bench: $(STAMP)  ## benchmarks (not tests): IP at paper sizes, simulator scale, 
 	$(PY) benchmarks/sim_scale.py
 	$(PY) benchmarks/trace_policies.py
 	$(PY) benchmarks/time_model_fit.py
+	$(PY) benchmarks/trace_bound.py
 
 experiment-synthetic: $(STAMP)  ## the paper's 200 + 200 synthetic instances vs hindsight (~30 min, 2 cores)
 	$(PY) -m kvopt.experiments.synthetic --out results/synthetic
