@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from kvopt.bounds import core_bound, lp_bound, volume_bound
+from kvopt.bounds import core_bound, headroom_bound, lp_bound, volume_bound
 from kvopt.exceptions import KvoptError
 from kvopt.heuristics import best_priority_list, local_search
 from kvopt.instance import Instance
@@ -103,7 +103,8 @@ def solve(
         if cost < upper:
             incumbent, upper = _twins_in_order(instance, improved), cost
     lower = trivial_bound(instance)
-    volume = max(volume_bound(instance), core_bound(instance), key=lambda b: b.value)
+    volume = max(volume_bound(instance), headroom_bound(instance), core_bound(instance),
+                 key=lambda b: b.value)
     best, best_cost, bound, bound_source = incumbent, float(upper), float(lower), "sum of outputs"
     if volume.value > bound:
         bound, bound_source = float(volume.value), volume.source

@@ -12,6 +12,7 @@ from kvopt.bounds import (
     certified_dual_bound,
     core_bound,
     disjoint_cores,
+    headroom_bound,
     lp_bound,
     sum_of_outputs_bound,
     volume_bound,
@@ -37,10 +38,11 @@ def test_bounds_never_exceed_brute_force_optimum(rows, memory):
     trivial = sum_of_outputs_bound(inst).value
     volume = volume_bound(inst).value
     core = core_bound(inst).value
+    headroom = headroom_bound(inst).value
     lp = lp_bound(inst, upper_bound=opt)
     assert lp is not None
-    assert trivial <= volume <= opt and lp.value <= opt and core <= opt
-    assert best_bound(inst, upper_bound=opt).value == max(volume, lp.value, core)
+    assert trivial <= volume <= headroom <= opt and lp.value <= opt and core <= opt
+    assert best_bound(inst, upper_bound=opt).value == max(headroom, lp.value, core)
 
 
 @given(rows=st.lists(st.tuples(st.integers(0, 6), st.integers(1, 4), st.integers(1, 9)),
@@ -99,3 +101,15 @@ def test_volume_bound_when_memory_is_the_bottleneck():
     inst = make_instance([(0, 2, 3)] * 3, memory=5)
     assert volume_bound(inst).value == 16
     assert brute_force_optimum(inst)[0] == 18
+
+
+def test_headroom_bound_sees_growth():
+    """M = 4; (0, s=1, o=2) has volume 2 + 3 = 5, (0, s=2, o=2) has 4 + 3 = 7. A gap of g rounds
+    before a completion holds at most F(g) = sum_{d<g} (4 - d): F(1) = 4, F(2) = 7. The first
+    completion needs F(c1) >= 5, so c1 >= 2; both need F(g1) + F(g2) >= 12 with g1 + g2 = c2:
+    3 rounds give at most 4 + 7 = 11, so c2 >= 4 and the bound is 2 + 4 = 6, the optimum (they
+    cannot overlap: 3 + 4 > 4 in the first one's last round). The plain volume bound gives
+    ceil(5/4) = 2 and ceil(12/4) = 3: 5."""
+    inst = make_instance([(0, 1, 2), (0, 2, 2)], memory=4)
+    assert volume_bound(inst).value == 5
+    assert headroom_bound(inst).value == 6 == brute_force_optimum(inst)[0]
