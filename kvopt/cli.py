@@ -111,6 +111,8 @@ def solve(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     local_search: Annotated[int, typer.Option(
         min=0, help="Local-search moves improving MC-SF's schedule before the solve.")] = 0,
+    threads: Annotated[int, typer.Option(
+        min=1, help="Solver threads (HiGHS, CBC) or CP-SAT workers.")] = 1,
 ) -> None:
     """Solve the hindsight integer program: status, objective (total latency), bound, starts."""
     from kvopt.read import read_instance
@@ -119,7 +121,8 @@ def solve(
     with _errors():
         inst = read_instance(instance)
         result = solve_instance(inst, str(getattr(backend, "value", backend)),
-                                time_limit_s=time_limit, local_search_evaluations=local_search)
+                                time_limit_s=time_limit, local_search_evaluations=local_search,
+                                threads=threads)
     data = {"instance": inst.name, **result.to_dict()}
     if as_json:
         _print_json(data)

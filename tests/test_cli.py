@@ -35,6 +35,13 @@ def test_solve_json_has_the_contract_keys(backend):
     assert data["starts"] == [3, 2]
 
 
+def test_solve_threads_reach_the_solver(backend):
+    """`--threads 2` solves the same hand-solved instance on every backend."""
+    res = invoke("solve", SUBOPTIMAL, "--backend", backend, "--threads", 2, "--json")
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["objective"] == 10
+
+
 def test_solve_prints_a_table():
     """Without --json: one `key value` line per field."""
     res = invoke("solve", SUBOPTIMAL)

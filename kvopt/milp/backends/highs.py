@@ -57,7 +57,11 @@ class HighsBackend:
             sol = highspy.HighsSolution()
             sol.col_value = list(map(float, warm_start))
             h.setSolution(sol)
-        h.run()
+        # HiGHS keeps one global thread pool per process, sized by the first run; a later run
+        # asking for another size fails ("global scheduler has already been initialized"), so
+        # the pool is rebuilt for this run
+        highspy.Highs.resetGlobalScheduler(True)
+        run_status = h.run()
         status = h.getModelStatus()
         info = h.getInfo()
         words = h.modelStatusToString(status)
@@ -73,4 +77,6 @@ class HighsBackend:
             proven=status == highspy.HighsModelStatus.kOptimal,
             infeasible=status == highspy.HighsModelStatus.kInfeasible,
             backend_status=words,
+            failed=run_status == highspy.HighsStatus.kError
+            or status == highspy.HighsModelStatus.kNotset,
         )
