@@ -318,3 +318,7 @@ def test_bound_prints_certified_bound():
     inst = read_instance("instances/demo/paper-zero-n10.json")
     assert int(inst.output.sum()) <= data["bound"] <= data["mcsf_total_latency"]
     assert data["source"].startswith("LP relaxation")
+    best = data["best_known_total_latency"]
+    assert data["bound"] <= best <= data["mcsf_total_latency"]
+    assert data["best_known_gap"] == pytest.approx((best - data["bound"]) / best)
+    assert data["mcsf_gap"] >= data["best_known_gap"]
