@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 
 from kvopt.bruteforce import brute_force_optimum
 from kvopt.generate import synthetic
-from kvopt.heuristics import VOLUME_WEIGHTS, best_priority_list, list_schedule, local_search
+from kvopt.heuristics import (
+    BACKFILL_SCAN,
+    VOLUME_WEIGHTS,
+    backfill_schedule,
+    best_priority_list,
+    list_schedule,
+    local_search,
+)
 from kvopt.policies import McSf
 from kvopt.result import SolveStatus
 from kvopt.sim.engine import simulate
@@ -65,7 +72,7 @@ def test_solve_with_local_search_keeps_the_optimum():
 @settings(max_examples=25, deadline=None)
 def test_best_priority_list_is_the_best_of_its_keys(seed, arrivals):
     """Never worse than MC-SF; its cost is the minimum over MC-SF's and the volume keys, each
-    recomputed here from its own sort."""
+    recomputed here from its own sort, and the winner's order with backfilling."""
     inst = synthetic(arrivals, np.random.default_rng(seed), num_requests=15)
     schedule, cost, name = best_priority_list(inst)
     assert verify(inst, schedule).total_latency == cost
@@ -76,4 +83,37 @@ def test_best_priority_list_is_the_best_of_its_keys(seed, arrivals):
         order = sorted(range(inst.num_requests),
                        key=lambda i: (o[i] * s[i] + w * o[i] ** 2, inst.arrival[i], i))
         costs[f"volume w={w}"] = list_schedule(inst, np.array(order))[1]
-    assert cost == min(costs.values()) == costs[name] <= mcsf
+    winner = min(costs, key=costs.get)
+    order = sorted(range(inst.num_requests), key=lambda i: (
+        o[i] if winner == "output" else o[i] * s[i] + float(winner[9:]) * o[i] ** 2,
+        inst.arrival[i], i))
+    backfilled = backfill_schedule(inst, np.array(order), BACKFILL_SCAN)[1]
+    assert cost == min(min(costs.values()), backfilled) <= mcsf
+    assert name == (f"{winner}, backfilling {BACKFILL_SCAN}" if backfilled < costs[winner]
+                    else winner)
+
+
+@given(rows=st.lists(st.tuples(st.integers(0, 8), st.integers(1, 4), st.integers(1, 9)),
+                     min_size=1, max_size=12),
+       memory=st.integers(6, 16), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=80, deadline=None)
+def test_backfilling_one_is_the_list_schedule(rows, memory, seed):
+    """scan = 1 never passes anyone over: the same schedule as MC-SF's rule on that list; any
+    scan gives a verified schedule (checked inside) that no optimum beats."""
+    inst = make_instance([(a, s, min(o, memory - s)) for a, s, o in rows], memory=memory)
+    order = np.random.default_rng(seed).permutation(inst.num_requests)
+    plain, plain_cost = list_schedule(inst, order)
+    one, one_cost = backfill_schedule(inst, order, 1)
+    assert list(one.final_starts()) == list(plain.final_starts()) and one_cost == plain_cost
+    for scan in (2, 5):
+        assert backfill_schedule(inst, order, scan)[1] >= 0
+
+
+@given(rows=st.lists(st.tuples(st.integers(0, 3), st.integers(1, 3), st.integers(1, 4)),
+                     min_size=1, max_size=5),
+       memory=st.integers(5, 9), scan=st.integers(1, 4))
+@settings(max_examples=40, deadline=None)
+def test_backfilling_never_beats_the_optimum(rows, memory, scan):
+    inst = make_instance([(a, s, min(o, memory - s)) for a, s, o in rows], memory=memory)
+    order = np.lexsort((np.arange(inst.num_requests), inst.arrival, inst.output))
+    assert backfill_schedule(inst, order, scan)[1] >= brute_force_optimum(inst)[0]
