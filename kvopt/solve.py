@@ -88,6 +88,8 @@ def solve(
     """
     t0 = time.perf_counter()
     solver = get_backend(backend)
+    if hasattr(solver, "check"):
+        solver.check(instance)   # refuse a model the backend cannot hold before any work
     if instance.num_requests == 0:
         return SolveResult(SolveStatus.OPTIMAL, 0.0, 0.0, Schedule.from_starts([], []), backend,
                            "empty instance", time.perf_counter() - t0, "trivial")

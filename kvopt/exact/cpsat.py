@@ -36,9 +36,24 @@ from __future__ import annotations
 import numpy as np
 
 from kvopt.exact.search import ExactResult
+from kvopt.exceptions import KvoptError
 from kvopt.instance import Instance
 
-__all__ = ["cpsat_solve"]
+__all__ = ["MAX_INTERVALS", "MAX_PAIRS_REQUESTS", "check_size", "cpsat_solve"]
+
+#: larger models are refused (one interval per output token)
+MAX_INTERVALS = 200_000
+#: the pairwise completion-order constraints (about n^2 / 2 Booleans) only up to this many requests
+MAX_PAIRS_REQUESTS = 300
+
+
+def check_size(instance: Instance) -> None:
+    """Refuse, with one line, a model of more than :data:`MAX_INTERVALS` intervals."""
+    size = int(instance.output.sum()) + instance.num_requests
+    if size > MAX_INTERVALS:
+        raise KvoptError(f"{instance.name or 'instance'}: {instance.num_requests} requests with "
+                         f"{int(instance.output.sum())} output tokens are too many for the cpsat "
+                         f"backend (one interval per token, at most {MAX_INTERVALS:,})")
 
 
 def cpsat_solve(instance: Instance, *, incumbent: list[int], upper_bound: int,
@@ -54,6 +69,7 @@ def cpsat_solve(instance: Instance, *, incumbent: list[int], upper_bound: int,
     from kvopt.bounds import disjoint_cores, strongest_core_set
     from kvopt.milp.formulation import identical_groups, start_windows
 
+    check_size(instance)
     n = instance.num_requests
     a = instance.arrival.tolist()
     s = instance.prompt.tolist()
@@ -81,7 +97,7 @@ def cpsat_solve(instance: Instance, *, incumbent: list[int], upper_bound: int,
             model.new_fixed_size_interval_var(start[i] + o[i] - int(p), int(p), f"core{i}")
             for i, p in zip(members.tolist(), cores.tolist()) if p > 0])
     peak = [s[i] + o[i] for i in range(n)]
-    for i in range(n):
+    for i in range(n if n <= MAX_PAIRS_REQUESTS else 0):
         for j in range(i + 1, n):
             # D_ij of kvopt.bounds.disjoint_cores: j's largest age at c_i if i completes first
             d_ij = min(o[j], max(0, instance.memory - peak[i] - s[j]))

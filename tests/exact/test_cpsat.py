@@ -50,3 +50,24 @@ def test_cpsat_beats_mcsf_on_the_demo_instance():
     result = solve(inst, "cpsat", time_limit_s=60)
     assert result.status is SolveStatus.OPTIMAL and result.objective == 154
     assert result.backend_status.startswith("cpsat: proven")
+
+
+def test_cpsat_refuses_a_model_too_large(make_instance, monkeypatch, tmp_path):
+    """One interval per output token: a trace-sized instance gets a one-line error (exit 2)
+    before any work, not an out-of-memory machine."""
+    from typer.testing import CliRunner
+
+    from kvopt import cli
+    from kvopt.exact import cpsat
+    from kvopt.exceptions import KvoptError
+    from kvopt.read import write_instance
+
+    inst = make_instance([(0, 1, 9)] * 3, memory=30, name="big")
+    monkeypatch.setattr(cpsat, "MAX_INTERVALS", 20)
+    with pytest.raises(KvoptError, match="too many for the cpsat backend"):
+        solve(inst, "cpsat")
+    path = tmp_path / "big.json"
+    write_instance(path, inst)
+    res = CliRunner().invoke(cli.app, ["solve", str(path), "--backend", "cpsat"])
+    assert res.exit_code == 2
+    assert res.stderr.strip().count("\n") == 0 and "too many for the cpsat backend" in res.stderr

@@ -75,6 +75,11 @@ class CpSatBackend:
     name = "cpsat"
     needs_instance = True
 
+    def check(self, instance) -> None:
+        from kvopt.exact.cpsat import check_size
+
+        check_size(instance)
+
     def solve_instance(self, instance, *, incumbent: list[int], upper_bound: int,
                        time_limit_s: float | None, threads: int, seed: int):
         from kvopt.exact.cpsat import cpsat_solve
