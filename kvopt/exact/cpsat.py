@@ -122,7 +122,7 @@ def cpsat_solve(instance: Instance, *, incumbent: list[int], upper_bound: int,
     status = solver.solve(model)
     found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
     if status == cp_model.INFEASIBLE:
-        raise RuntimeError("CP-SAT calls the model infeasible, but the incumbent is feasible")
+        raise KvoptError("CP-SAT calls the model infeasible, but the incumbent is feasible")
     starts = [int(solver.value(v)) for v in start] if found else None
     objective = round(solver.objective_value) if found else None
     raw_bound = float(solver.best_objective_bound)
