@@ -476,7 +476,7 @@ def bound(
 
 @app.command("show-versions")
 def show_versions() -> None:
-    """kvopt, Python, numpy, highspy, pulp and CBC versions."""
+    """kvopt, Python, numpy, highspy, pulp, CBC and OR-Tools versions."""
     from kvopt.show_versions import show_versions as text
 
     typer.echo(text())

@@ -43,7 +43,8 @@ def _cbc_version() -> str:
 
 @functools.cache
 def versions() -> dict[str, str]:
-    """kvopt, Python, platform, numpy, highspy, pulp and CBC versions (cached per process)."""
+    """kvopt, Python, platform, numpy, highspy, pulp, CBC and OR-Tools versions (cached per
+    process)."""
     from kvopt import __version__
 
     return {
@@ -54,6 +55,7 @@ def versions() -> dict[str, str]:
         "highspy": _dist_version("highspy"),
         "pulp": _dist_version("pulp"),
         "cbc": _cbc_version(),
+        "ortools": _dist_version("ortools"),
     }
 
 

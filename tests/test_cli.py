@@ -155,7 +155,7 @@ def test_show_versions():
     """Every dependency the numbers hinge on is listed."""
     res = invoke("show-versions")
     assert res.exit_code == 0
-    for key in ("kvopt", "python", "numpy", "highspy", "pulp", "cbc"):
+    for key in ("kvopt", "python", "numpy", "highspy", "pulp", "cbc", "ortools"):
         assert f"{key}:" in res.stdout
 
 
