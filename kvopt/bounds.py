@@ -316,16 +316,20 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
     optimal schedule, see :func:`kvopt.milp.formulation.start_windows`), so the LP minimum is at
     most the optimum; :func:`certified_dual_bound` is at most the LP minimum; and the objective is
     integral, so the bound rounds up (after a guard of ``1e-6`` for floating-point sums).
-    Returns ``None`` if the LP solver gives no dual vector in the time limit.
+    Returns ``None`` if the LP solver gives no dual vector in the time limit, or if the model
+    is too large to build (:data:`kvopt.milp.formulation.MAX_NONZEROS`).
     """
     import highspy
 
     from kvopt.milp.backends.highs import to_highs
-    from kvopt.milp.formulation import build
+    from kvopt.milp.formulation import ModelTooLargeError, build
 
     t0 = time.perf_counter()
     if model is None:
-        model = build(instance, upper_bound=upper_bound)
+        try:
+            model = build(instance, upper_bound=upper_bound)
+        except ModelTooLargeError:
+            return None
     h = to_highs(model)
     lp = h.getLp()
     lp.integrality_ = []

@@ -13,7 +13,7 @@ from kvopt.heuristics import best_priority_list, local_search
 from kvopt.instance import Instance
 from kvopt.milp.backends import get_backend
 from kvopt.milp.decode import decode, encode
-from kvopt.milp.formulation import build, identical_groups
+from kvopt.milp.formulation import ModelTooLargeError, build, identical_groups
 from kvopt.policies.mcsf import McSf
 from kvopt.result import SolveResult, SolveStatus
 from kvopt.schedule import Schedule
@@ -112,9 +112,14 @@ def solve(
         bound, bound_source = float(volume.value), volume.source
     words = f"the incumbent meets the {bound_source} bound"
     failed = False
+    model = None
     if upper > bound:
-        model = build(instance, upper_bound=upper)
-        if lp_first:
+        try:
+            model = build(instance, upper_bound=upper)
+        except ModelTooLargeError:
+            if not getattr(solver, "needs_instance", False):
+                raise
+        if lp_first and model is not None:
             # the certified LP bound first: cheap, and kept even if the MIP stops before its root
             lp = lp_bound(instance, model, time_limit_s=_remaining(t0, time_limit_s))
             if lp is not None and lp.value > bound:

@@ -17,10 +17,21 @@ from __future__ import annotations
 
 import numpy as np
 
+from kvopt.exceptions import KvoptError
 from kvopt.instance import Instance
 from kvopt.milp.model import MilpModel
 
-__all__ = ["build", "identical_groups", "serial_horizon", "start_windows"]
+__all__ = [
+    "MAX_NONZEROS", "ModelTooLargeError", "build", "count_nonzeros", "identical_groups",
+    "serial_horizon", "start_windows",
+]
+
+#: models with more nonzeros are refused (about 100 bytes each while building: 2 GB)
+MAX_NONZEROS = 20_000_000
+
+
+class ModelTooLargeError(KvoptError):
+    """The integer program would not fit in memory."""
 
 
 def serial_horizon(instance: Instance) -> int:
@@ -56,6 +67,13 @@ def start_windows(instance: Instance, upper_bound: float | None) -> np.ndarray:
     if len(a):
         last = np.minimum(last, serial_horizon(instance))
     return np.maximum(last, a)
+
+
+def count_nonzeros(instance: Instance, upper_bound: float | None) -> int:
+    """Nonzeros of :func:`build`'s matrix before redundant rows are dropped: per start column,
+    one assignment entry and one KV entry per round of the run."""
+    widths = start_windows(instance, upper_bound) - instance.arrival + 1
+    return int((widths * (instance.output + 1)).sum())
 
 
 def _start_columns(instance: Instance, last_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -113,6 +131,8 @@ def build(instance: Instance, *, upper_bound: float | None = None,
           symmetry: bool = True) -> MilpModel:
     r"""The integer program as a :class:`MilpModel`.
 
+    Raises :class:`ModelTooLargeError` (one line) above :data:`MAX_NONZEROS` nonzeros.
+
     Rows, in order: one assignment row per request (:math:`\sum_k x_{i,k} = 1`); the symmetry
     rows; one KV-capacity row per round that can bind (see :func:`_redundant_rounds`).
 
@@ -128,6 +148,11 @@ def build(instance: Instance, *, upper_bound: float | None = None,
         (:func:`start_windows`).
     """
     n = instance.num_requests
+    size = count_nonzeros(instance, upper_bound)
+    if size > MAX_NONZEROS:
+        raise ModelTooLargeError(
+            f"{instance.name or 'instance'}: the integer program would have {size:,} nonzeros "
+            f"(limit {MAX_NONZEROS:,}); use the bounds of `kvopt bound`, which scale")
     last_start = start_windows(instance, upper_bound)
     col_req, col_start = _start_columns(instance, last_start)
     ncols = len(col_req)

@@ -1,0 +1,47 @@
+"""Models too large to build are refused with one line, and the bounds that scale still work."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import make_instance
+from typer.testing import CliRunner
+
+from kvopt.bounds import best_bound, lp_bound, volume_bound
+from kvopt.cli import app
+from kvopt.milp import formulation
+from kvopt.milp.formulation import ModelTooLargeError, build, count_nonzeros
+from kvopt.read import write_instance
+from kvopt.solve import solve
+
+ROWS = [(0, 2, 3), (0, 2, 3), (1, 1, 4), (2, 3, 2)]
+SUBOPTIMAL = [(1, 1, 5), (2, 1, 3)]   # tests/data/mcsf_suboptimal.json: MC-SF 12, optimum 10
+
+
+def test_count_nonzeros_covers_the_built_model():
+    """One assignment entry per column plus o_i capacity entries; dropping rows only removes."""
+    inst = make_instance(ROWS, memory=6)
+    model = build(inst, upper_bound=30, symmetry=False)
+    ncols = model.num_cols
+    assert count_nonzeros(inst, 30) == ncols + int(inst.output[model.col_req].sum())
+    assert model.num_nonzeros <= count_nonzeros(inst, 30)
+
+
+def test_too_large_is_refused_and_bounds_fall_back(monkeypatch, tmp_path):
+    inst = make_instance(SUBOPTIMAL, memory=7, name="big")   # no cheap bound proves it
+    monkeypatch.setattr(formulation, "MAX_NONZEROS", 10)
+    with pytest.raises(ModelTooLargeError, match="nonzeros"):
+        solve(inst, "highs")
+    assert lp_bound(inst, upper_bound=12) is None
+    assert best_bound(inst, upper_bound=12).value >= volume_bound(inst).value
+    result = solve(inst, "search")                 # needs no model: the LP is skipped
+    assert result.objective == result.bound == 10
+    path = tmp_path / "big.json"
+    write_instance(path, inst)
+    runner = CliRunner()
+    res = runner.invoke(app, ["solve", str(path)])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and "nonzeros" in res.stderr
+    res = runner.invoke(app, ["bound", str(path), "--json"])
+    assert res.exit_code == 0, res.stderr
+    assert not json.loads(res.stdout)["source"].startswith("LP")
