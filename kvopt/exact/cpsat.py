@@ -15,11 +15,15 @@ Model (exactly the integer program of ``specs/kv-scheduling.md`` section 3):
   interval of demand :math:`s_i + j` per round, whose energetic reasoning sees less.)
 * minimise :math:`\sum_i (k_i + o_i - a_i)`.
 
-Redundant constraints, each satisfied by every feasible schedule (so the optimum is unchanged):
+Extra constraints, each keeping some optimal schedule, so the optimum is unchanged. The first
+two cut schedules off but keep an optimal one:
 
 * identical requests (same :math:`a, s, o`) start in position order (exchanging two of them
   changes neither memory nor cost);
-* the total latency is at most the incumbent's (only schedules at least as good are searched);
+* the total latency is at most the incumbent's (only schedules at least as good are searched).
+
+The last two hold in every feasible schedule:
+
 * the *cores* of :func:`kvopt.bounds.disjoint_cores` never overlap (a no-overlap constraint);
   they give the solver the near-serial structure of requests too large to run side by side;
 * pairwise completion order: for requests :math:`i, j`, either :math:`c_i \le c_j` and then
