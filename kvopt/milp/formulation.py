@@ -23,6 +23,7 @@ from kvopt.milp.model import MilpModel
 
 __all__ = [
     "MAX_NONZEROS", "ModelTooLargeError", "build", "count_nonzeros", "identical_groups",
+    "kv_capacity_entries",
     "serial_horizon", "start_windows",
 ]
 
@@ -85,7 +86,7 @@ def _start_columns(instance: Instance, last_start: np.ndarray) -> tuple[np.ndarr
     return col_req, col_start
 
 
-def _kv_capacity_entries(instance: Instance, col_req: np.ndarray, col_start: np.ndarray):
+def kv_capacity_entries(instance: Instance, col_req: np.ndarray, col_start: np.ndarray):
     r"""Nonzeros of the KV-capacity rows: one row per round :math:`t`.
 
     Started at :math:`k`, request :math:`i` holds :math:`s_i + t - k` tokens at
@@ -182,7 +183,7 @@ def build(instance: Instance, *, upper_bound: float | None = None,
                 upper.append(0.0)
                 names.append(f"order_{i}_{j}")
 
-    rounds, cols, coef = _kv_capacity_entries(instance, col_req, col_start)
+    rounds, cols, coef = kv_capacity_entries(instance, col_req, col_start)
     if len(rounds):
         redundant = _redundant_rounds(instance, rounds, cols, coef, col_req)
         keep = ~redundant[rounds]
