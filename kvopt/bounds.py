@@ -82,6 +82,13 @@ def _srpt_completions(release: np.ndarray, work: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
+def _volumes(instance: Instance) -> np.ndarray:
+    """:math:`V_i = o_i s_i + o_i (o_i + 1) / 2`, the token-rounds request :math:`i` holds."""
+    s = instance.prompt.astype(np.int64)
+    o = instance.output.astype(np.int64)
+    return o * s + o * (o + 1) // 2
+
+
 def volume_bound(instance: Instance) -> Bound:
     r"""Memory volume with order statistics: cheap at any scale.
 
@@ -101,10 +108,8 @@ def volume_bound(instance: Instance) -> Bound:
     t0 = time.perf_counter()
     if instance.num_requests == 0:
         return Bound(0, "memory volume (SRPT order statistics)", 0.0)
-    s = instance.prompt.astype(np.float64)
-    o = instance.output.astype(np.float64)
-    work = (o * s + o * (o + 1) / 2) / instance.memory
-    value = _order_statistics_bound(instance.arrival, work, instance.arrival + instance.output)
+    value = _order_statistics_bound(instance.arrival, _volumes(instance) / instance.memory,
+                                    instance.arrival + instance.output)
     value -= int(instance.arrival.sum())
     return Bound(value, "memory volume (SRPT order statistics)", time.perf_counter() - t0)
 
@@ -149,9 +154,8 @@ def headroom_bound(instance: Instance) -> Bound:
     if n == 0:
         return Bound(0, "memory volume with growth headroom", 0.0)
     memory = instance.memory
-    s = instance.prompt.astype(np.int64)
-    o = instance.output.astype(np.int64)
-    need = np.cumsum(np.sort(o * s + o * (o + 1) // 2))      # W_k
+    volumes = _volumes(instance)
+    need = np.cumsum(np.sort(volumes))      # W_k
     k = np.arange(1, n + 1, dtype=np.int64)
     lo = np.zeros(n, dtype=np.int64)
     hi = k * (memory + 1)
@@ -162,11 +166,9 @@ def headroom_bound(instance: Instance) -> Bound:
         hi = np.where(enough, mid, hi)
         lo = np.where(enough, lo, mid + 1)
     headroom = int(instance.arrival.min()) + lo
-    work = (o * s + o * (o + 1) / 2) / memory
-    fluid = np.ceil(_srpt_completions(instance.arrival.astype(np.float64), work)
-                    - 1e-9).astype(np.int64)
-    earliest = np.sort(instance.arrival + instance.output)
-    value = int(np.maximum(np.maximum(fluid, earliest), headroom).sum() - instance.arrival.sum())
+    fluid = _order_statistics(instance.arrival, volumes / memory,
+                              instance.arrival + instance.output)
+    value = int(np.maximum(fluid, headroom).sum() - instance.arrival.sum())
     return Bound(value, "memory volume with growth headroom", time.perf_counter() - t0)
 
 
@@ -177,11 +179,16 @@ def _order_statistics_bound(release: np.ndarray, work: np.ndarray, earliest: np.
     remaining work first completes, by every time, at least as many jobs as any preemptive
     schedule (Schrage, 1968), so the :math:`k`-th smallest completion is at least its
     :math:`k`-th, :math:`C_{(k)}`, and at least the :math:`k`-th smallest ``earliest``."""
+    return int(_order_statistics(release, work, earliest).sum())
+
+
+def _order_statistics(release: np.ndarray, work: np.ndarray, earliest: np.ndarray) -> np.ndarray:
+    """The per-``k`` lower bounds summed by :func:`_order_statistics_bound`, ascending."""
     if len(work) == 0:
-        return 0
+        return np.zeros(0, dtype=np.int64)
     fluid = np.ceil(_srpt_completions(release.astype(np.float64), work.astype(np.float64))
                     - 1e-9).astype(np.int64)
-    return int(np.maximum(fluid, np.sort(earliest)).sum())
+    return np.maximum(fluid, np.sort(earliest))
 
 
 def disjoint_cores(instance: Instance, members: np.ndarray) -> np.ndarray:
@@ -315,8 +322,22 @@ HEADROOM_CUT_ROUNDS = 15
 HEADROOM_CUT_MAX_D = 256
 
 
+def _cut_index(instance: Instance, model: MilpModel) -> tuple:
+    """What :func:`headroom_cuts` needs of ``model`` besides the LP point: the KV entries
+    ``(round, column, coefficient)``, the entries in round order, and the columns in completion
+    order. Built once per model (:func:`lp_bound` separates many times)."""
+    from kvopt.milp.formulation import kv_capacity_entries
+
+    rounds, cols, coef = kv_capacity_entries(instance, model.col_req, model.col_start)
+    completion = model.col_start + instance.output[model.col_req]
+    order = np.argsort(rounds, kind="stable")
+    comp_order = np.argsort(completion, kind="stable")
+    return rounds, cols, coef, completion, order, rounds[order], comp_order, completion[comp_order]
+
+
 def headroom_cuts(instance: Instance, model: MilpModel, x: np.ndarray, *,
-                  tolerance: float = 1e-6) -> list[tuple[np.ndarray, np.ndarray, float]]:
+                  tolerance: float = 1e-6,
+                  index: tuple | None = None) -> list[tuple[np.ndarray, np.ndarray, float]]:
     r"""Violated *headroom cuts* at the LP point ``x``: at most one per round, the most violated.
 
     For a round :math:`t` and :math:`1 \le d \le M`, with :math:`\text{mem}(t)` the KV row of
@@ -332,15 +353,15 @@ def headroom_cuts(instance: Instance, model: MilpModel, x: np.ndarray, *,
     among them, one token more each round, so :math:`M \ge \text{mem}(c^*) \ge \text{mem}(t) +
     d` (the argument of :func:`headroom_bound`, written in the LP's variables).
 
-    Returns rows ``(columns, coefficients, upper side)``.
+    Returns rows ``(columns, coefficients, upper side)``; ``index`` is :func:`_cut_index`
+    of ``model``, built here if not given.
     """
-    from kvopt.milp.formulation import kv_capacity_entries
-
     memory = instance.memory
-    rounds, cols, coef = kv_capacity_entries(instance, model.col_req, model.col_start)
+    if index is None:
+        index = _cut_index(instance, model)
+    rounds, cols, coef, completion, order, by_round, comp_order, comp_sorted = index
     horizon = int(rounds.max()) + 1 if len(rounds) else 1
     mem = np.bincount(rounds, weights=coef * x[cols], minlength=horizon)
-    completion = model.col_start + instance.output[model.col_req]
     dmax = min(memory, HEADROOM_CUT_MAX_D)
     done = np.bincount(completion, weights=x, minlength=horizon + dmax + 1)
     cum = np.concatenate([[0.0], np.cumsum(done)])
@@ -349,10 +370,6 @@ def headroom_cuts(instance: Instance, model: MilpModel, x: np.ndarray, *,
     violation = mem[:, None] - d * (cum[t + d] - cum[t]) - (memory - d)
     best_d = violation.argmax(axis=1)
     worst = violation[np.arange(horizon), best_d]
-    order = np.argsort(rounds, kind="stable")
-    by_round = rounds[order]
-    comp_order = np.argsort(completion, kind="stable")
-    comp_sorted = completion[comp_order]
     out = []
     for r in np.flatnonzero((worst > tolerance) & (mem > tolerance)).tolist():
         dd = int(best_d[r]) + 1
@@ -422,6 +439,7 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
     relax.passModel(lp)
     rows: list[tuple[np.ndarray, np.ndarray, float]] = []
     best: float | None = None
+    index = _cut_index(instance, model) if cut_rounds > 0 else None
     for round_ in range(cut_rounds + 1):
         if deadline is not None:
             left = deadline - time.perf_counter()
@@ -436,7 +454,7 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
         best = value if best is None else max(best, value)
         if round_ == cut_rounds:
             break
-        cuts = headroom_cuts(instance, model, np.array(sol.col_value))
+        cuts = headroom_cuts(instance, model, np.array(sol.col_value), index=index)
         if not cuts:
             break
         for cols, vals, upper in cuts:

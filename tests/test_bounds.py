@@ -28,6 +28,12 @@ ROWS = st.lists(st.tuples(st.integers(0, 4), st.integers(1, 3), st.integers(1, 4
                 min_size=1, max_size=5)   # (arrival, prompt, output)
 
 
+def schedule_rows(min_size: int):
+    """Rows for random priority-list schedules: (arrival, prompt, output)."""
+    return st.lists(st.tuples(st.integers(0, 6), st.integers(1, 4), st.integers(1, 9)),
+                    min_size=min_size, max_size=8)
+
+
 def _instance(rows, memory):
     return make_instance([(a, s, min(o, memory - s)) for a, s, o in rows], memory=memory)
 
@@ -48,9 +54,8 @@ def test_bounds_never_exceed_brute_force_optimum(rows, memory):
     assert best_bound(inst, upper_bound=opt).value == max(headroom, lp.value, core)
 
 
-@given(rows=st.lists(st.tuples(st.integers(0, 6), st.integers(1, 4), st.integers(1, 9)),
-                     min_size=2, max_size=8),
-       memory=st.integers(6, 14), seed=st.integers(0, 2**32 - 1))
+@given(rows=schedule_rows(min_size=2), memory=st.integers(6, 14),
+       seed=st.integers(0, 2**32 - 1))
 @settings(max_examples=80, deadline=None)
 def test_cores_never_overlap_in_feasible_schedules(rows, memory, seed):
     """The lemma of disjoint_cores, on verified schedules of random priority lists."""
@@ -118,9 +123,8 @@ def test_headroom_bound_sees_growth():
     assert headroom_bound(inst).value == 6 == brute_force_optimum(inst)[0]
 
 
-@given(rows=st.lists(st.tuples(st.integers(0, 6), st.integers(1, 4), st.integers(1, 9)),
-                     min_size=1, max_size=8),
-       memory=st.integers(6, 14), seed=st.integers(0, 2**32 - 1))
+@given(rows=schedule_rows(min_size=1), memory=st.integers(6, 14),
+       seed=st.integers(0, 2**32 - 1))
 @settings(max_examples=80, deadline=None)
 def test_headroom_cuts_never_cut_a_schedule(rows, memory, seed):
     """At the 0/1 point of any verified schedule no headroom cut is violated."""
