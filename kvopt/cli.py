@@ -444,13 +444,16 @@ def bound(
         help="Local moves improving the best priority list (seeded; 0.3-0.5 s each at 10,000 "
              "requests).", min=0)] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the local moves.")] = 0,
+    kth_seconds: Annotated[float | None, typer.Option(
+        help="Also bound each k-th completion by the least makespan of any k requests "
+             "(CP-SAT, this many seconds in all; the LP takes them as completion caps).",
+        min=0)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the best certified lower bound on the hindsight optimum and which relaxation gave it,
     MC-SF's total latency, the best priority-list schedule's, and the certified gaps."""
-    import numpy as np
-
-    from kvopt.bounds import best_bound
+    from kvopt.bounds import best_bound, cpsat_available
+    from kvopt.exact.cpsat import check_size
     from kvopt.heuristics import improved_priority_list
     from kvopt.read import read_instance
     from kvopt.solve import warm_start_schedule
@@ -462,8 +465,12 @@ def bound(
         best, key = (improved_priority_list(inst, np.random.default_rng(seed), moves=moves)[1:]
                      if len(inst) else (0, "-"))
         use_lp = lp if lp is not None else inst.num_requests <= 2000
+        if kth_seconds is not None and not cpsat_available():
+            raise KvoptError("--kth-seconds needs OR-Tools: pip install 'kvopt[cpsat]'")
+        if kth_seconds is not None:
+            check_size(inst)
         result = best_bound(inst, upper_bound=min(upper, best), time_limit_s=time_limit,
-                            use_lp=use_lp)
+                            use_lp=use_lp, kth_time_limit_s=kth_seconds)
 
     def gap(cost: int) -> float:
         return (cost - result.value) / cost if cost else 0.0

@@ -336,3 +336,27 @@ def test_bound_with_local_moves_is_seeded():
     assert data["best_known_total_latency"] == same["best_known_total_latency"]
     assert data["best_known_total_latency"] <= plain["best_known_total_latency"]
     assert data["best_known_source"].endswith("20 local moves, span 1")
+
+
+def test_bound_with_kth_completions():
+    """`bound --kth-seconds` raises the demo's bound (143 with the LP alone; optimum 154) and
+    names the completion caps; without OR-Tools it is one clear line, exit 2."""
+    pytest.importorskip("ortools")
+    args = ["bound", "instances/demo/paper-zero-n10.json", "--json"]
+    plain = json.loads(runner.invoke(app, args).stdout)
+    result = runner.invoke(app, [*args, "--kth-seconds", "20"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert plain["bound"] < data["bound"] <= 154
+    assert "completion caps" in data["source"]
+
+
+def test_bound_kth_without_ortools_is_one_line(monkeypatch):
+    import kvopt.bounds
+
+    monkeypatch.setattr(kvopt.bounds, "cpsat_available", lambda: False)
+    result = runner.invoke(app, ["bound", "instances/demo/paper-zero-n10.json",
+                                 "--kth-seconds", "1"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "error: --kth-seconds needs OR-Tools: pip install 'kvopt[cpsat]'"]

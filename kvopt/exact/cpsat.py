@@ -43,7 +43,8 @@ from kvopt.exact.search import ExactResult
 from kvopt.exceptions import KvoptError
 from kvopt.instance import Instance
 
-__all__ = ["MAX_INTERVALS", "MAX_PAIRS_REQUESTS", "check_size", "cpsat_solve"]
+__all__ = ["MAX_INTERVALS", "MAX_PAIRS_REQUESTS", "check_size", "cpsat_solve",
+           "kth_completion_lower_bound"]
 
 #: larger models are refused (one interval per output token)
 MAX_INTERVALS = 200_000
@@ -70,47 +71,20 @@ def cpsat_solve(instance: Instance, *, incumbent: list[int], upper_bound: int,
     """
     from ortools.sat.python import cp_model
 
-    from kvopt.bounds import disjoint_cores, strongest_core_set
     from kvopt.milp.formulation import identical_groups, start_windows
 
     check_size(instance)
     n = instance.num_requests
     a = instance.arrival.tolist()
-    s = instance.prompt.tolist()
     o = instance.output.tolist()
     last = start_windows(instance, upper_bound).tolist()
     model = cp_model.CpModel()
     start = [model.new_int_var(a[i], last[i], f"k{i}") for i in range(n)]
-    intervals, demands = [], []
-    for i in range(n):
-        # the staircase: s_i over rounds k+1..k+o_i, plus 1 over rounds k+m..k+o_i per m
-        intervals.append(model.new_fixed_size_interval_var(start[i] + 1, o[i], f"prompt{i}"))
-        demands.append(s[i])
-        for m in range(1, o[i] + 1):
-            intervals.append(model.new_fixed_size_interval_var(start[i] + m, o[i] - m + 1,
-                                                               f"token{i}_{m}"))
-            demands.append(1)
-    model.add_cumulative(intervals, demands, instance.memory)
+    _add_kv_profile(model, instance, start)
     for group in identical_groups(instance):
         for i, j in zip(group[:-1].tolist(), group[1:].tolist()):
             model.add(start[i] <= start[j])
-    members = strongest_core_set(instance)
-    if len(members) >= 2:
-        cores = disjoint_cores(instance, members)
-        model.add_no_overlap([
-            model.new_fixed_size_interval_var(start[i] + o[i] - int(p), int(p), f"core{i}")
-            for i, p in zip(members.tolist(), cores.tolist()) if p > 0])
-    peak = [s[i] + o[i] for i in range(n)]
-    for i in range(n if n <= MAX_PAIRS_REQUESTS else 0):
-        for j in range(i + 1, n):
-            # D_ij of kvopt.bounds.disjoint_cores: j's largest age at c_i if i completes first
-            d_ij = min(o[j], max(0, instance.memory - peak[i] - s[j]))
-            d_ji = min(o[i], max(0, instance.memory - peak[j] - s[i]))
-            if d_ij >= o[j] and d_ji >= o[i]:
-                continue  # no restriction
-            i_first = model.new_bool_var(f"first{i}_{j}")
-            model.add(start[j] + d_ij >= start[i] + o[i]).only_enforce_if(i_first)
-            model.add(start[i] + d_ji >= start[j] + o[j]).only_enforce_if(~i_first)
+    _add_pair_structure(model, instance, start)
     offset = sum(o) - sum(a)
     latency = sum(start) + offset
     model.add(latency <= int(upper_bound))
@@ -134,3 +108,112 @@ def cpsat_solve(instance: Instance, *, incumbent: list[int], upper_bound: int,
     return ExactResult(status == cp_model.OPTIMAL, objective, starts,
                        objective if status == cp_model.OPTIMAL else bound,
                        int(solver.num_branches))
+
+
+def _add_kv_profile(model, instance: Instance, start: list, present: list | None = None) -> None:
+    """The KV rows of every round as one cumulative constraint over each request's staircase
+    (``present[i]``: the request's intervals exist only if that literal is true)."""
+    s = instance.prompt.tolist()
+    o = instance.output.tolist()
+    intervals, demands = [], []
+    for i in range(instance.num_requests):
+        def interval(begin, size, name, i=i):
+            if present is None:
+                return model.new_fixed_size_interval_var(begin, size, name)
+            return model.new_optional_fixed_size_interval_var(begin, size, present[i], name)
+        # the staircase: s_i over rounds k+1..k+o_i, plus 1 over rounds k+m..k+o_i per m
+        intervals.append(interval(start[i] + 1, o[i], f"prompt{i}"))
+        demands.append(s[i])
+        for m in range(1, o[i] + 1):
+            intervals.append(interval(start[i] + m, o[i] - m + 1, f"token{i}_{m}"))
+            demands.append(1)
+    model.add_cumulative(intervals, demands, instance.memory)
+
+
+def _add_pair_structure(model, instance: Instance, start: list,
+                        present: list | None = None) -> None:
+    """The cores' no-overlap and the pairwise completion order (module docstring), among the
+    requests present (``present[i]`` a literal; ``None``: all)."""
+    from kvopt.bounds import disjoint_cores, strongest_core_set
+
+    n = instance.num_requests
+    s = instance.prompt.tolist()
+    o = instance.output.tolist()
+    members = strongest_core_set(instance)
+    if len(members) >= 2:
+        cores = disjoint_cores(instance, members)
+        model.add_no_overlap([
+            model.new_fixed_size_interval_var(start[i] + o[i] - int(p), int(p), f"core{i}")
+            if present is None else
+            model.new_optional_fixed_size_interval_var(start[i] + o[i] - int(p), int(p),
+                                                       present[i], f"core{i}")
+            for i, p in zip(members.tolist(), cores.tolist()) if p > 0])
+    peak = [s[i] + o[i] for i in range(n)]
+    for i in range(n if n <= MAX_PAIRS_REQUESTS else 0):
+        for j in range(i + 1, n):
+            # D_ij of kvopt.bounds.disjoint_cores: j's largest age at c_i if i completes first
+            d_ij = min(o[j], max(0, instance.memory - peak[i] - s[j]))
+            d_ji = min(o[i], max(0, instance.memory - peak[j] - s[i]))
+            if d_ij >= o[j] and d_ji >= o[i]:
+                continue  # no restriction
+            i_first = model.new_bool_var(f"first{i}_{j}")
+            both = [] if present is None else [present[i], present[j]]
+            model.add(start[j] + d_ij >= start[i] + o[i]).only_enforce_if([i_first, *both])
+            model.add(start[i] + d_ji >= start[j] + o[j]).only_enforce_if([~i_first, *both])
+
+
+def kth_completion_lower_bound(instance: Instance, k: int, *, lower: int = 0,
+                               time_limit_s: float | None = None, seed: int = 0) -> tuple[int, bool]:
+    r"""A proven lower bound on :math:`c_{(k)}`, the :math:`k`-th smallest completion round, over
+    every feasible schedule, and whether it is exact: the least *makespan* of any :math:`k` of
+    the requests scheduled alone.
+
+    Valid: in a feasible schedule, the :math:`k` requests completing first, kept at their
+    starts with the others removed, still fit (memory only falls) and all complete by
+    :math:`c_{(k)}`; so :math:`c_{(k)}` is at least that least makespan, and CP-SAT's proven
+    bound on it is at most it. ``lower`` (a known lower bound) only narrows the domain. In the
+    model (one Boolean per request: chosen or not) the chosen requests keep every constraint
+    that holds in every schedule: the KV rows (staircase cumulative), the disjoint cores and
+    the pairwise completion order. One more keeps some optimal choice: if request :math:`j` is
+    no larger than :math:`i` in arrival, prompt and output, choosing :math:`i` implies choosing
+    :math:`j`: putting :math:`j` in :math:`i`'s place at :math:`i`'s start holds no more memory
+    in any round (:math:`s_j + m \le s_i + m`) and completes no later, so the makespan does not
+    grow (identical requests: the one at the lower position is chosen first).
+    """
+    from ortools.sat.python import cp_model
+
+    n = instance.num_requests
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be in 1..{n}, got {k}")
+    check_size(instance)
+    a = instance.arrival.tolist()
+    s = instance.prompt.tolist()
+    o = instance.output.tolist()
+    horizon = int(max(a)) + int(sum(o))        # serial order: every request done by then
+    model = cp_model.CpModel()
+    chosen = [model.new_bool_var(f"b{i}") for i in range(n)]
+    start = [model.new_int_var(a[i], horizon, f"k{i}") for i in range(n)]
+    makespan = model.new_int_var(max(0, int(lower)), horizon, "T")
+    for i in range(n):
+        model.add(start[i] + o[i] <= makespan).only_enforce_if(chosen[i])
+    _add_kv_profile(model, instance, start, chosen)
+    _add_pair_structure(model, instance, start, chosen)
+    model.add(sum(chosen) == k)
+    for i in range(n):
+        for j in range(n):
+            if i != j and a[j] <= a[i] and s[j] <= s[i] and o[j] <= o[i] and (
+                    (a[j], s[j], o[j]) != (a[i], s[i], o[i]) or j < i):
+                model.add_implication(chosen[i], chosen[j])
+    model.minimize(makespan)
+    solver = cp_model.CpSolver()
+    if time_limit_s is not None:
+        solver.parameters.max_time_in_seconds = max(0.01, float(time_limit_s))
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = int(seed)
+    status = solver.solve(model)
+    if status == cp_model.INFEASIBLE:
+        raise KvoptError("CP-SAT calls a k-subset makespan model infeasible, but the serial "
+                         "schedule is feasible")
+    raw = float(solver.best_objective_bound)
+    value = int(np.ceil(raw - 1e-6)) if np.isfinite(raw) else 0
+    return max(value, int(lower)), status == cp_model.OPTIMAL
