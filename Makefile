@@ -28,12 +28,13 @@ lint: $(STAMP)  ## ruff rules (installs ruff into .venv if missing)
 	test -x $(VENV)/bin/ruff || $(PY) -m pip install --quiet ruff
 	$(VENV)/bin/ruff check .
 
-bench: $(STAMP)  ## benchmarks (not tests): IP at paper sizes, simulator scale, trace, time model
+bench: $(STAMP)  ## benchmarks (not tests): IP at paper sizes, bounds, simulator scale, trace, time model
 	$(PY) benchmarks/ip_paper.py
+	$(PY) benchmarks/kth_bound.py
 	$(PY) benchmarks/sim_scale.py
 	$(PY) benchmarks/trace_policies.py
 	$(PY) benchmarks/time_model_fit.py
-	$(PY) benchmarks/trace_bound.py
+	$(PY) benchmarks/trace_bound.py --moves 1000 --stretch
 
 experiment-synthetic: $(STAMP)  ## the paper's 200 + 200 synthetic instances vs hindsight (~30 min, 2 cores)
 	$(PY) -m kvopt.experiments.synthetic --out results/synthetic

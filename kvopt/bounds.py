@@ -21,6 +21,7 @@ from kvopt.instance import Instance
 from kvopt.milp.model import MilpModel
 
 __all__ = [
+    "KTH_SOURCE",
     "Bound",
     "best_bound",
     "certified_dual_bound",
@@ -303,17 +304,22 @@ def cpsat_available() -> bool:
     return True
 
 
+#: the source named by bounds from :func:`kth_completion_bounds`
+KTH_SOURCE = "k-subset makespans (CP-SAT)"
+
+
 def kth_completion_bounds(instance: Instance, *, time_limit_s: float) -> np.ndarray:
     r"""Lower bounds :math:`L_k` on :math:`c_{(k)}`, the :math:`k`-th smallest completion round
     of any feasible schedule, non-decreasing in :math:`k` (:math:`k = 1..n`).
 
     Each :math:`L_k` is the largest of the per-:math:`k` statistics of :func:`volume_bound` and
     :func:`headroom_bound` and CP-SAT's proven bound on the least makespan of any :math:`k`
-    requests (:func:`kvopt.exact.cpsat.kth_completion_lower_bound`), given
-    ``time_limit_s / n`` seconds each, then the running maximum: :math:`c_{(k)} \ge c_{(j)}`
-    for :math:`j < k`. Needs OR-Tools (``[cpsat]``). Measured: exact (every :math:`k`) at
-    n = 10 in 0.1-8 s; at n = 20, 10-16 of the 20 in 2-3 s each; at the paper's sizes only
-    the first 15-19.
+    requests (:func:`kvopt.exact.cpsat.kth_completion_lower_bound`), then the running
+    maximum: :math:`c_{(k)} \ge c_{(j)}` for :math:`j < k`. Each :math:`k` gets an equal share
+    of the time left of ``time_limit_s``, so what an easy :math:`k` leaves goes to the later
+    ones (the values then depend on the machine's speed, never their validity). Needs OR-Tools
+    (``[cpsat]``). Measured: exact (every :math:`k`) at n = 10 in 0.1-8 s; at n = 20, 10-16
+    of the 20 in 2-3 s each; at the paper's sizes only the first 15-19.
     """
     from kvopt.exact.cpsat import kth_completion_lower_bound
 
@@ -321,10 +327,12 @@ def kth_completion_bounds(instance: Instance, *, time_limit_s: float) -> np.ndar
     cheap = _headroom_order_statistics(instance) if n else np.zeros(0, dtype=np.int64)
     out = np.zeros(n, dtype=np.int64)
     lower = 0
+    deadline = time.perf_counter() + time_limit_s
     for k in range(1, n + 1):
         lower = max(lower, int(cheap[k - 1]))
-        lower, _ = kth_completion_lower_bound(instance, k, lower=lower,
-                                              time_limit_s=time_limit_s / n)
+        # what earlier k left unused goes to the later ones
+        share = max(0.0, deadline - time.perf_counter()) / (n - k + 1)
+        lower, _ = kth_completion_lower_bound(instance, k, lower=lower, time_limit_s=share)
         out[k - 1] = lower
     return out
 
@@ -336,8 +344,7 @@ def kth_completion_bound(instance: Instance, *, time_limit_s: float) -> Bound:
     where the LP is 8-22% below); :func:`lp_bound` also takes them as *completion caps*."""
     t0 = time.perf_counter()
     caps = kth_completion_bounds(instance, time_limit_s=time_limit_s)
-    return Bound(int(caps.sum() - instance.arrival.sum()), "k-subset makespans (CP-SAT)",
-                 time.perf_counter() - t0)
+    return Bound(int(caps.sum() - instance.arrival.sum()), KTH_SOURCE, time.perf_counter() - t0)
 
 
 def completion_cap_rows(instance: Instance, model: MilpModel,
@@ -566,7 +573,7 @@ def best_bound(instance: Instance, *, upper_bound: float | None = None,
         kth = kth_completion_bounds(instance, time_limit_s=kth_time_limit_s)
         value = int(kth.sum() - instance.arrival.sum())
         if value > best.value:
-            best = Bound(value, "k-subset makespans (CP-SAT)", time.perf_counter() - t1)
+            best = Bound(value, KTH_SOURCE, time.perf_counter() - t1)
     if instance.num_requests and use_lp:
         lp = lp_bound(instance, upper_bound=upper_bound, time_limit_s=time_limit_s, kth=kth)
         if lp is not None and lp.value > best.value:

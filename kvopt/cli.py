@@ -101,6 +101,24 @@ def _check_target(path: Path) -> None:
         raise KvoptError(f"{path}: is a directory, expected a file name")
 
 
+KTH_HELP = ("Seconds for bounding each k-th completion by the least makespan of any k "
+            "requests (CP-SAT): a sum bound, and completion caps for the LP.")
+
+
+def _check_kth(inst, kth_seconds: float | None) -> None:
+    """``--kth-seconds`` needs OR-Tools and a model CP-SAT can hold: one line if not."""
+    if kth_seconds is None:
+        return
+    from kvopt.bounds import cpsat_available
+
+    if not cpsat_available():
+        raise KvoptError("--kth-seconds needs OR-Tools: pip install 'kvopt[cpsat]'")
+    if inst is not None:
+        from kvopt.exact.cpsat import check_size
+
+        check_size(inst)
+
+
 # ------------------------------------------------------------------------------------- solve
 @app.command()
 def solve(
@@ -113,6 +131,7 @@ def solve(
         min=0, help="Local-search moves improving MC-SF's schedule before the solve.")] = 0,
     threads: Annotated[int, typer.Option(
         min=1, help="Solver threads (HiGHS, CBC) or CP-SAT workers.")] = 1,
+    kth_seconds: Annotated[float | None, typer.Option(min=0.0, help=KTH_HELP)] = None,
 ) -> None:
     """Solve the hindsight integer program: status, objective (total latency), bound, starts."""
     from kvopt.read import read_instance
@@ -120,9 +139,10 @@ def solve(
 
     with _errors():
         inst = read_instance(instance)
+        _check_kth(inst, kth_seconds)
         result = solve_instance(inst, str(getattr(backend, "value", backend)),
                                 time_limit_s=time_limit, local_search_evaluations=local_search,
-                                threads=threads)
+                                threads=threads, kth_time_limit_s=kth_seconds)
     data = {"instance": inst.name, **result.to_dict()}
     if as_json:
         _print_json(data)
@@ -255,6 +275,7 @@ def ratio(
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
     local_search: Annotated[int, typer.Option(
         min=0, help="Local-search moves improving MC-SF's schedule before each solve.")] = 0,
+    kth_seconds: Annotated[float | None, typer.Option(min=0.0, help=KTH_HELP)] = None,
 ) -> None:
     """Competitive ratios of online policies against the hindsight optimum."""
     from kvopt.experiment import ExperimentConfig, run, write_outputs
@@ -263,8 +284,9 @@ def ratio(
         names = _parse_policies(policies)
         if out is not None and out.exists() and not out.is_dir():
             raise KvoptError(f"{out}: exists and is not a directory")
+        _check_kth(None, kth_seconds)
         config = ExperimentConfig(names, str(getattr(backend, "value", backend)), time_limit,
-                                  local_search)
+                                  local_search, kth_seconds)
         result = run(inputs, config, out_dir=out, workers=workers, scheduler=scheduler,
                      progress=progress)
         if out is not None:
@@ -444,16 +466,12 @@ def bound(
         help="Local moves improving the best priority list (seeded; 0.3-0.5 s each at 10,000 "
              "requests).", min=0)] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the local moves.")] = 0,
-    kth_seconds: Annotated[float | None, typer.Option(
-        help="Also bound each k-th completion by the least makespan of any k requests "
-             "(CP-SAT, this many seconds in all; the LP takes them as completion caps).",
-        min=0)] = None,
+    kth_seconds: Annotated[float | None, typer.Option(min=0.0, help=KTH_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the best certified lower bound on the hindsight optimum and which relaxation gave it,
     MC-SF's total latency, the best priority-list schedule's, and the certified gaps."""
-    from kvopt.bounds import best_bound, cpsat_available
-    from kvopt.exact.cpsat import check_size
+    from kvopt.bounds import best_bound
     from kvopt.heuristics import improved_priority_list
     from kvopt.read import read_instance
     from kvopt.solve import warm_start_schedule
@@ -465,10 +483,7 @@ def bound(
         best, key = (improved_priority_list(inst, np.random.default_rng(seed), moves=moves)[1:]
                      if len(inst) else (0, "-"))
         use_lp = lp if lp is not None else inst.num_requests <= 2000
-        if kth_seconds is not None and not cpsat_available():
-            raise KvoptError("--kth-seconds needs OR-Tools: pip install 'kvopt[cpsat]'")
-        if kth_seconds is not None:
-            check_size(inst)
+        _check_kth(inst, kth_seconds)
         result = best_bound(inst, upper_bound=min(upper, best), time_limit_s=time_limit,
                             use_lp=use_lp, kth_time_limit_s=kth_seconds)
 

@@ -56,11 +56,13 @@ class ExperimentConfig:
     backend: str = "highs"
     time_limit_s: float | None = None
     local_search_evaluations: int = 0
+    kth_time_limit_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"policies": list(self.policies), "backend": self.backend,
                 "time_limit_s": self.time_limit_s,
-                "local_search_evaluations": self.local_search_evaluations}
+                "local_search_evaluations": self.local_search_evaluations,
+                "kth_time_limit_s": self.kth_time_limit_s}
 
 
 def instance_digest(instance: Instance) -> str:
@@ -96,7 +98,8 @@ def evaluate_instance(instance_data: dict[str, Any], config: ExperimentConfig) -
     instance = Instance.from_dict(instance_data)
     digest = instance_digest(instance)
     opt = solve(instance, config.backend, time_limit_s=config.time_limit_s,
-                local_search_evaluations=config.local_search_evaluations)
+                local_search_evaluations=config.local_search_evaluations,
+                kth_time_limit_s=config.kth_time_limit_s)
     if opt.schedule is None:
         raise KvoptError(f"{instance.name}: hindsight solve returned no schedule "
                          f"({opt.status.value}: {opt.backend_status})")
@@ -160,6 +163,7 @@ def _matches(record: Any, digest: str, config: ExperimentConfig) -> bool:
     return (record.get("digest") == digest and cfg.get("backend") == config.backend
             and cfg.get("time_limit_s") == config.time_limit_s
             and cfg.get("local_search_evaluations", 0) == config.local_search_evaluations
+            and cfg.get("kth_time_limit_s") == config.kth_time_limit_s
             and set(config.policies) <= set(record.get("policies", {})))
 
 
