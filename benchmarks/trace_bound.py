@@ -7,10 +7,11 @@ best priority-list schedule's (:func:`kvopt.heuristics.best_priority_list`), eac
 ``(best schedule - bound) / best schedule``, for the trace's own timestamps and for the same
 requests with arrivals stretched by each ``--stretch`` factor (lighter loads). With ``--moves N``
 the best list is then improved by ``N`` seeded local moves
-(:func:`kvopt.heuristics.improved_priority_list`), and the gap is printed again.
+(:func:`kvopt.heuristics.improved_priority_list`; ``--restarts R``: the best of ``R``
+independent searches, in parallel), and the gap is printed again.
 
     python benchmarks/trace_bound.py [--limit 10000] [--memory 16492] [--round-seconds 0.06]
-                                     [--stretch 4 20] [--moves 0] [--seed 0]
+                                     [--stretch 4 20] [--moves 0] [--restarts 1] [--seed 0]
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ TRACE = (Path(__file__).resolve().parents[2]
          / "shared/traces/azure_llm_2023/AzureLLMInferenceTrace_conv.csv")
 
 
-def report(label: str, inst: Instance, moves: int, seed: int) -> None:
+def report(label: str, inst: Instance, moves: int, restarts: int, seed: int) -> None:
     t0 = time.perf_counter()
     cost = verify(inst, simulate(inst, McSf())).total_latency
     sim_s = time.perf_counter() - t0
@@ -46,7 +47,8 @@ def report(label: str, inst: Instance, moves: int, seed: int) -> None:
     print(f"  best priority list ({key}): {best:,} rounds ({time.perf_counter() - t0:.1f} s)")
     if moves:
         t0 = time.perf_counter()
-        _, best, key = improved_priority_list(inst, np.random.default_rng(seed), moves=moves)
+        _, best, key = improved_priority_list(inst, np.random.default_rng(seed), moves=moves,
+                                              restarts=restarts)
         print(f"  improved ({key}): {best:,} rounds ({time.perf_counter() - t0:.1f} s)")
     for bound in (sum_of_outputs_bound(inst), volume_bound(inst), headroom_bound(inst),
                   core_bound(inst)):
@@ -62,15 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--round-seconds", type=float, default=0.06)
     p.add_argument("--stretch", type=int, nargs="*", default=[4, 20])
     p.add_argument("--moves", type=int, default=0, help="local moves improving the best list")
+    p.add_argument("--restarts", type=int, default=1,
+                   help="independent searches of --moves each, in parallel; the best is kept")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     inst = read_trace(args.trace, memory=args.memory, round_s=args.round_seconds,
                       limit=args.limit, drop_oversized=True)
-    report("own timestamps", inst, args.moves, args.seed)
+    report("own timestamps", inst, args.moves, args.restarts, args.seed)
     for factor in args.stretch:
         light = Instance(inst.memory, inst.arrival * factor, inst.prompt, inst.output,
                          name=f"{inst.name}-x{factor}")
-        report(f"arrivals stretched {factor}x", light, args.moves, args.seed)
+        report(f"arrivals stretched {factor}x", light, args.moves, args.restarts, args.seed)
     return 0
 
 

@@ -466,6 +466,9 @@ def bound(
         help="Local moves improving the best priority list (seeded; 0.3-0.5 s each at 10,000 "
              "requests).", min=0)] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the local moves.")] = 0,
+    restarts: Annotated[int, typer.Option(
+        min=1, help="Independent searches of --moves moves each, in parallel; the best "
+                    "is kept.")] = 1,
     kth_seconds: Annotated[float | None, typer.Option(min=0.0, help=KTH_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
@@ -480,7 +483,8 @@ def bound(
     with _errors():
         inst = read_instance(instance)
         upper = verify(inst, warm_start_schedule(inst)).total_latency if len(inst) else 0
-        best, key = (improved_priority_list(inst, np.random.default_rng(seed), moves=moves)[1:]
+        best, key = (improved_priority_list(inst, np.random.default_rng(seed), moves=moves,
+                                            restarts=restarts)[1:]
                      if len(inst) else (0, "-"))
         use_lp = lp if lp is not None else inst.num_requests <= 2000
         _check_kth(inst, kth_seconds)

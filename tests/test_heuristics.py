@@ -99,6 +99,20 @@ def test_improved_priority_list_is_seeded_and_local():
     assert max(abs(where[int(r)] - x) for x, r in enumerate(moved)) <= 2
 
 
+def test_restarts_are_seeded_whatever_the_workers():
+    """Independent restarts, the best kept: the same schedule on one process or two, never
+    worse than no moves."""
+    inst = synthetic("poisson", np.random.default_rng(5), num_requests=120)
+    plain = best_priority_list(inst)[1]
+    one = improved_priority_list(inst, np.random.default_rng(2), moves=15, span=3, restarts=3,
+                                 workers=1)
+    two = improved_priority_list(inst, np.random.default_rng(2), moves=15, span=3, restarts=3,
+                                 workers=2)
+    assert one[0].final_starts().tolist() == two[0].final_starts().tolist()
+    assert verify(inst, one[0]).total_latency == one[1] == two[1] <= plain
+    assert one[2].endswith("15 local moves, span 3, best of 3")
+
+
 def test_solve_with_local_search_keeps_the_optimum():
     """The heuristic incumbent narrows the windows but the proven optimum is unchanged."""
     inst = make_instance([(0, 1, 5), (0, 3, 1), (0, 3, 1), (1, 2, 3)], memory=7)
