@@ -360,3 +360,26 @@ def test_bound_kth_without_ortools_is_one_line(monkeypatch):
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == [
         "error: --kth-seconds needs OR-Tools: pip install 'kvopt[cpsat]'"]
+
+
+def test_ratio_with_kth_bounds_records_them(tmp_path):
+    """`ratio --kth-seconds` on a cut-short solve: the interval's upper end uses the raised
+    bound, and the run's records say which k-th budget they were made with (a rerun with
+    another budget does not reuse them)."""
+    pytest.importorskip("ortools")
+    from kvopt.generate import synthetic
+
+    inst = synthetic("zero", np.random.default_rng(100), num_requests=12)
+    path = tmp_path / "n12.json"
+    path.write_text(json.dumps(inst.to_dict()))
+    args = ["ratio", path, "--policies", "mcsf", "--json", "--no-progress", "--workers", "1",
+            "--time-limit", "4"]
+    plain = invoke(*args, "--out", tmp_path / "plain")
+    helped = invoke(*args, "--kth-seconds", "2", "--out", tmp_path / "kth")
+    assert plain.exit_code == helped.exit_code == 0, helped.stderr
+    low = json.loads(plain.stdout)["instances"][0]["hindsight"]
+    high = json.loads(helped.stdout)["instances"][0]["hindsight"]
+    assert low["status"] == high["status"] == "feasible"
+    assert high["bound"] > low["bound"]
+    record = json.loads(next((tmp_path / "kth" / "instances").glob("*.json")).read_text())
+    assert record["config"]["kth_time_limit_s"] == 2
