@@ -35,6 +35,7 @@ __all__ = [
     "kth_completion_bound",
     "kth_completion_bounds",
     "lp_bound",
+    "sorted_completion_bound",
     "strongest_core_set",
     "sum_of_outputs_bound",
     "volume_bound",
@@ -344,8 +345,15 @@ def kth_completion_bound(instance: Instance, *, time_limit_s: float) -> Bound:
     :math:`L_k` is proven (within 0.2-5% of the optimum at n = 10 with all arrivals at round 0,
     where the LP is 8-22% below); :func:`lp_bound` also takes them as *completion caps*."""
     t0 = time.perf_counter()
-    caps = kth_completion_bounds(instance, time_limit_s=time_limit_s)
-    return Bound(int(caps.sum() - instance.arrival.sum()), KTH_SOURCE, time.perf_counter() - t0)
+    return sorted_completion_bound(instance, kth_completion_bounds(instance,
+                                                                   time_limit_s=time_limit_s),
+                                   time.perf_counter() - t0)
+
+
+def sorted_completion_bound(instance: Instance, kth: np.ndarray, runtime_s: float = 0.0) -> Bound:
+    r""":math:`\sum_k L_k - \sum_i a_i` for lower bounds ``kth`` on the sorted completion rounds
+    (:func:`kth_completion_bounds`)."""
+    return Bound(int(np.asarray(kth).sum() - instance.arrival.sum()), KTH_SOURCE, runtime_s)
 
 
 def core_clique_rows(instance: Instance, model: MilpModel,
@@ -505,7 +513,7 @@ def headroom_cuts(instance: Instance, model: MilpModel, x: np.ndarray, *,
     return out
 
 
-def _rows_matrix(rows: list[tuple[np.ndarray, np.ndarray, float]]):
+def _flatten_rows(rows: list[tuple[np.ndarray, np.ndarray, float]]):
     """``rows`` (columns, coefficients, upper side) flattened, for :func:`_row_values`."""
     if not rows:
         return None
@@ -515,7 +523,7 @@ def _rows_matrix(rows: list[tuple[np.ndarray, np.ndarray, float]]):
 
 
 def _row_values(flat, x: np.ndarray, num_rows: int) -> np.ndarray:
-    """The left sides of the rows of :func:`_rows_matrix` at the point ``x``."""
+    """The left sides of the rows of :func:`_flatten_rows` at the point ``x``."""
     row, cols, vals = flat
     return np.bincount(row, weights=vals * x[cols], minlength=num_rows)
 
@@ -580,7 +588,7 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
         relax.addRow(-highspy.kHighsInf, upper, len(cols), cols.astype(np.int32), vals)
     # core cliques are many dense rows: only the violated ones join the LP, as cuts
     cliques = core_clique_rows(instance, model) if core_cliques and cut_rounds > 0 else []
-    clique_flat = _rows_matrix(cliques)
+    clique_flat = _flatten_rows(cliques)
     used = {"core cliques": 0, "headroom cuts": 0}
     best: float | None = None
     index = _cut_index(instance, model) if cut_rounds > 0 else None
@@ -632,9 +640,8 @@ def best_bound(instance: Instance, *, upper_bound: float | None = None,
     if instance.num_requests and kth_time_limit_s is not None:
         t1 = time.perf_counter()
         kth = kth_completion_bounds(instance, time_limit_s=kth_time_limit_s)
-        value = int(kth.sum() - instance.arrival.sum())
-        if value > best.value:
-            best = Bound(value, KTH_SOURCE, time.perf_counter() - t1)
+        best = max(best, sorted_completion_bound(instance, kth, time.perf_counter() - t1),
+                   key=lambda b: b.value)
     if instance.num_requests and use_lp:
         lp = lp_bound(instance, upper_bound=upper_bound, time_limit_s=time_limit_s, kth=kth)
         if lp is not None and lp.value > best.value:

@@ -167,11 +167,11 @@ def improved_priority_list(instance: Instance, rng: np.random.Generator, *, move
     if moves <= 0 or instance.num_requests < 2:
         return schedule, cost, name
     span = span if span is not None else max(1, instance.num_requests // 50)
-    seeds = rng.integers(2**63, size=restarts).tolist() if restarts > 1 else [None]
-    jobs = [(instance, order, scan, span, moves, seed) for seed in seeds]
     if restarts == 1:
-        results = [_search(*jobs[0][:-1], rng)]
+        results = [_search(instance, order, scan, span, moves, rng)]
     else:
+        jobs = [(instance, order, scan, span, moves, seed)
+                for seed in rng.integers(2**63, size=restarts).tolist()]
         import multiprocessing
         import os
 

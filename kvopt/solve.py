@@ -8,11 +8,11 @@ import time
 import numpy as np
 
 from kvopt.bounds import (
-    KTH_SOURCE,
     core_bound,
     headroom_bound,
     kth_completion_bounds,
     lp_bound,
+    sorted_completion_bound,
     volume_bound,
 )
 from kvopt.exceptions import KvoptError
@@ -129,8 +129,9 @@ def solve(
         budget = kth_time_limit_s if time_limit_s is None else min(
             kth_time_limit_s, _remaining(t0, time_limit_s) / 2)
         kth = kth_completion_bounds(instance, time_limit_s=budget)
-        if kth.sum() - instance.arrival.sum() > bound:
-            bound, bound_source = float(kth.sum() - instance.arrival.sum()), KTH_SOURCE
+        summed = sorted_completion_bound(instance, kth)
+        if summed.value > bound:
+            bound, bound_source = float(summed.value), summed.source
     words = f"the incumbent meets the {bound_source} bound"
     failed = False
     model = None

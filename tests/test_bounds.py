@@ -39,6 +39,16 @@ def _instance(rows, memory):
     return make_instance([(a, s, min(o, memory - s)) for a, s, o in rows], memory=memory)
 
 
+def _schedule_point(rows, memory, seed):
+    """The instance, its integer program and the 0/1 point of a verified random list
+    schedule."""
+    inst = _instance(rows, memory)
+    order = np.random.default_rng(seed).permutation(inst.num_requests)
+    schedule, cost = list_schedule(inst, order)          # verified inside
+    model = build(inst, upper_bound=cost)
+    return inst, model, encode(model, schedule.final_starts())
+
+
 @given(rows=ROWS, memory=st.integers(5, 9))
 @settings(max_examples=60, deadline=None)
 def test_bounds_never_exceed_brute_force_optimum(rows, memory):
@@ -129,11 +139,7 @@ def test_headroom_bound_sees_growth():
 @settings(max_examples=80, deadline=None)
 def test_headroom_cuts_never_cut_a_schedule(rows, memory, seed):
     """At the 0/1 point of any verified schedule no headroom cut is violated."""
-    inst = _instance(rows, memory)
-    order = np.random.default_rng(seed).permutation(inst.num_requests)
-    schedule, cost = list_schedule(inst, order)
-    model = build(inst, upper_bound=cost)
-    x = encode(model, schedule.final_starts())
+    inst, model, x = _schedule_point(rows, memory, seed)
     assert headroom_cuts(inst, model, x) == []
 
 
@@ -153,11 +159,7 @@ def test_headroom_cuts_raise_the_lp():
 def test_core_cliques_never_cut_a_schedule(rows, memory, seed, everyone):
     """At the 0/1 point of any verified schedule every core-clique row holds, for the strongest
     core set and for all requests as members."""
-    inst = _instance(rows, memory)
-    order = np.random.default_rng(seed).permutation(inst.num_requests)
-    schedule, cost = list_schedule(inst, order)
-    model = build(inst, upper_bound=cost)
-    x = encode(model, schedule.final_starts())
+    inst, model, x = _schedule_point(rows, memory, seed)
     members = np.arange(inst.num_requests) if everyone else None
     for cols, vals, upper in core_clique_rows(inst, model, members):
         assert float(vals @ x[cols]) <= upper + 1e-9
