@@ -22,12 +22,12 @@ from kvopt.bounds import (
     volume_bound,
 )
 from kvopt.bruteforce import brute_force_optimum
+from kvopt.exceptions import ScheduleError
 from kvopt.generate import synthetic_set
 from kvopt.heuristics import list_schedule
 from kvopt.milp.decode import encode
 from kvopt.milp.formulation import build
 from kvopt.schedule import Schedule
-from kvopt.exceptions import ScheduleError
 from kvopt.verify import verify
 
 ROWS = st.lists(st.tuples(st.integers(0, 4), st.integers(1, 3), st.integers(1, 4)),
