@@ -414,7 +414,8 @@ def completion_cap_rows(instance: Instance, model: MilpModel,
     return rows
 
 
-def certified_dual_bound(model: MilpModel, row_dual: np.ndarray) -> float:
+def certified_dual_bound(model: MilpModel, row_dual: np.ndarray, *,
+                         with_reduced_costs: bool = False):
     r"""Weak duality for ``min c x + offset`` s.t. ``l <= A x <= u``, ``0 <= x <= 1``.
 
     For any :math:`y` with :math:`y_r \ge 0` on rows with only a finite lower side,
@@ -423,7 +424,8 @@ def certified_dual_bound(model: MilpModel, row_dual: np.ndarray) -> float:
     :math:`c x = y^T A x + (c - A^T y) x \ge \sum_r y_r \beta_r + \sum_j \min(0, c_j - (A^T y)_j)`,
     where :math:`\beta_r` is the side :math:`y_r` multiplies (:math:`y^T A x \ge \sum_r y_r \beta_r`
     by the sign rule) and :math:`x_j \in [0, 1]` bounds the last term. Signs the rule forbids are
-    set to 0, which keeps the inequality valid for any input vector.
+    set to 0, which keeps the inequality valid for any input vector. With
+    ``with_reduced_costs`` also returns :math:`c - A^T y` (after that sign rule), per column.
     """
     y = np.asarray(row_dual, dtype=np.float64).copy()
     lo, hi = model.row_lower, model.row_upper
@@ -442,6 +444,8 @@ def certified_dual_bound(model: MilpModel, row_dual: np.ndarray) -> float:
     np.add.at(aty, model.col_idx, model.values * y[row_of])
     reduced = model.cost - aty
     col_term = float(np.minimum(0.0, reduced) @ model.col_upper + np.maximum(0.0, reduced) @ model.col_lower)
+    if with_reduced_costs:
+        return rhs_term + col_term + model.offset, reduced
     return rhs_term + col_term + model.offset
 
 
@@ -641,11 +645,132 @@ def _with_rows(model: MilpModel, rows: list[tuple[np.ndarray, np.ndarray, float]
     )
 
 
+#: pricing adds at most this many columns per LP solve (the most negative reduced costs)
+PRICING_MAX_COLUMNS = 5_000
+
+
+def _initial_columns(instance: Instance, model: MilpModel) -> np.ndarray:
+    """The columns the priced LP starts from: each request's starts up to ``max o`` rounds after
+    its arrival, and the starts of a serial schedule (in arrival order, each request after the
+    previous one completes), which fits alone in every round, so the restricted LP has a
+    feasible point whenever those starts lie in the model's windows."""
+    order = np.argsort(instance.arrival, kind="stable")
+    serial = np.zeros(instance.num_requests, dtype=np.int64)
+    clock = 0
+    for i in order.tolist():
+        serial[i] = max(clock, int(instance.arrival[i]))
+        clock = serial[i] + int(instance.output[i])
+    wait = model.col_start - instance.arrival[model.col_req]
+    early = wait <= int(instance.output.max(initial=0))
+    return np.flatnonzero(early | (model.col_start == serial[model.col_req]))
+
+
+class _PricedLp:
+    """The LP relaxation of ``model`` plus cut rows, over a subset of its columns that grows by
+    pricing (``initial=None``: all columns from the start).
+
+    Rows are kept in the whole model's column space (``rows``) and handed to HiGHS restricted
+    to the active columns; a column entering later brings its entries in every row. Each
+    solve's dual vector is certified on the *whole* model with these rows
+    (:func:`certified_dual_bound`: the absent columns' negative reduced costs are charged), so
+    the bound is valid whatever columns are active; the columns with negative reduced cost are
+    the ones to add next (none: the restricted optimum is the whole LP's optimum)."""
+
+    def __init__(self, model: MilpModel, initial: np.ndarray | None) -> None:
+        import highspy
+
+        self.model = model
+        self.rows: list[tuple[np.ndarray, np.ndarray, float]] = []
+        self.active = np.zeros(model.num_cols, dtype=bool)
+        self.position = np.full(model.num_cols, -1, dtype=np.int64)
+        self.columns: list[int] = []
+        self.x = np.zeros(model.num_cols)
+        row_of = np.repeat(np.arange(model.num_rows), np.diff(model.row_ptr))
+        by_col = np.argsort(model.col_idx, kind="stable")
+        self.csc_row, self.csc_val = row_of[by_col], model.values[by_col]
+        self.csc_ptr = np.concatenate([[0], np.cumsum(np.bincount(model.col_idx,
+                                                                  minlength=model.num_cols))])
+        self.highs = highspy.Highs()
+        self.highs.setOptionValue("output_flag", False)
+        self.highs.setOptionValue("solver", "simplex")
+        inf = highspy.kHighsInf
+        self.highs.addRows(model.num_rows, np.where(np.isinf(model.row_lower), -inf, model.row_lower),
+                           np.where(np.isinf(model.row_upper), inf, model.row_upper), 0,
+                           np.zeros(model.num_rows, dtype=np.int32), np.zeros(0, dtype=np.int32),
+                           np.zeros(0))
+        self.add_columns(np.arange(model.num_cols) if initial is None else initial)
+
+    def add_columns(self, cols: np.ndarray) -> None:
+        cols = np.unique(np.asarray(cols, dtype=np.int64))
+        cols = cols[~self.active[cols]]
+        if len(cols) == 0:
+            return
+        counts = self.csc_ptr[cols + 1] - self.csc_ptr[cols]
+        take = np.repeat(self.csc_ptr[cols], counts) + (
+            np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+        entry_col = np.repeat(np.arange(len(cols)), counts)
+        entry_row, entry_val = self.csc_row[take], self.csc_val[take]
+        flat = _flatten_rows(self.rows)
+        if flat is not None:
+            row_id, cut_cols, cut_vals = flat
+            local = np.full(self.model.num_cols, -1, dtype=np.int64)
+            local[cols] = np.arange(len(cols))
+            hit = local[cut_cols] >= 0
+            entry_col = np.concatenate([entry_col, local[cut_cols[hit]]])
+            entry_row = np.concatenate([entry_row, self.model.num_rows + row_id[hit]])
+            entry_val = np.concatenate([entry_val, cut_vals[hit]])
+        order = np.lexsort((entry_row, entry_col))
+        starts = np.searchsorted(entry_col[order], np.arange(len(cols)))
+        m = self.model
+        self.highs.addCols(len(cols), m.cost[cols], m.col_lower[cols], m.col_upper[cols],
+                           len(order), starts.astype(np.int32),
+                           entry_row[order].astype(np.int32), entry_val[order])
+        self.position[cols] = len(self.columns) + np.arange(len(cols))
+        self.columns.extend(cols.tolist())
+        self.active[cols] = True
+
+    def add_rows(self, rows: list[tuple[np.ndarray, np.ndarray, float]]) -> None:
+        import highspy
+
+        for cols, vals, upper in rows:
+            on = self.active[cols]
+            self.highs.addRow(-highspy.kHighsInf, upper, int(on.sum()),
+                              self.position[cols[on]].astype(np.int32), vals[on])
+        self.rows.extend(rows)
+
+    def solve(self, time_left_s: float | None) -> tuple[float, np.ndarray] | None:
+        """Solve; ``(certified bound, columns to add)``, or ``None`` if out of time or no
+        dual vector came back. A restricted LP without a feasible point gets every column."""
+        import highspy
+
+        if time_left_s is not None:
+            if time_left_s <= 0:
+                return None
+            # HiGHS measures its time limit on the clock of all this object's runs together
+            self.highs.setOptionValue("time_limit", float(time_left_s) + self.highs.getRunTime())
+        self.highs.run()
+        sol = self.highs.getSolution()
+        if not sol.dual_valid:
+            if (self.highs.getModelStatus() == highspy.HighsModelStatus.kInfeasible
+                    and not self.active.all()):
+                self.add_columns(np.flatnonzero(~self.active))   # no feasible point yet
+                return self.solve(time_left_s)
+            return None
+        self.x = np.zeros(self.model.num_cols)
+        self.x[self.columns] = sol.col_value
+        value, reduced = certified_dual_bound(_with_rows(self.model, self.rows),
+                                              np.array(sol.row_dual), with_reduced_costs=True)
+        entering = np.flatnonzero(~self.active & (reduced < -1e-9))
+        if len(entering) > PRICING_MAX_COLUMNS:
+            entering = entering[np.argsort(reduced[entering], kind="stable")[:PRICING_MAX_COLUMNS]]
+        return value, entering
+
+
 def lp_bound(instance: Instance, model: MilpModel | None = None, *,
              upper_bound: float | None = None, time_limit_s: float | None = None,
              cut_rounds: int = HEADROOM_CUT_ROUNDS,
              kth: np.ndarray | None = None, core_cliques: bool = True,
-             conflict_cliques: bool = True) -> Bound | None:
+             conflict_cliques: bool = True, pricing: bool = True) -> Bound | None:
     r"""The LP relaxation of the hindsight integer program, strengthened by headroom cuts and
     certified by weak duality.
 
@@ -659,12 +784,13 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
     With ``core_cliques`` the LP also gets the rows of :func:`core_clique_rows`, and with
     ``kth`` (lower bounds on the sorted completion rounds, :func:`kth_completion_bounds`) the
     completion caps of :func:`completion_cap_rows`, and with ``conflict_cliques`` the violated
-    cliques of :func:`conflict_clique_cuts`; all hold in every schedule too. Returns ``None`` if the LP solver gives no dual vector in the time limit, or
-    if the model is too large to build (:data:`kvopt.milp.formulation.MAX_NONZEROS`).
+    cliques of :func:`conflict_clique_cuts`; all hold in every schedule too. With ``pricing``
+    the LP starts from a subset of the columns and grows by pricing (:class:`_PricedLp`); every
+    certificate is taken on the whole model, so the subset never makes a bound invalid.
+    Returns ``None`` if the LP solver gives no dual vector in the time limit, or if the model
+    is too large to build (:data:`kvopt.milp.formulation.MAX_NONZEROS`).
     """
-    import highspy
 
-    from kvopt.milp.backends.highs import to_highs
     from kvopt.milp.formulation import ModelTooLargeError, build
 
     t0 = time.perf_counter()
@@ -674,17 +800,9 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
             model = build(instance, upper_bound=upper_bound)
         except ModelTooLargeError:
             return None
-    h = to_highs(model)
-    lp = h.getLp()
-    lp.integrality_ = []
-    relax = highspy.Highs()
-    relax.setOptionValue("output_flag", False)
-    relax.setOptionValue("solver", "simplex")
-    relax.passModel(lp)
-    caps = completion_cap_rows(instance, model, kth) if kth is not None else []
-    rows = list(caps)
-    for cols, vals, upper in rows:
-        relax.addRow(-highspy.kHighsInf, upper, len(cols), cols.astype(np.int32), vals)
+    relax = _PricedLp(model, _initial_columns(instance, model) if pricing else None)
+    relax.add_rows(completion_cap_rows(instance, model, kth) if kth is not None else [])
+    caps = list(relax.rows)
     # core cliques are many dense rows: only the violated ones join the LP, as cuts
     cliques = core_clique_rows(instance, model) if core_cliques and cut_rounds > 0 else []
     clique_flat = _flatten_rows(cliques)
@@ -692,20 +810,20 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
     best: float | None = None
     index = _cut_index(instance, model) if cut_rounds > 0 else None
     for round_ in range(cut_rounds + 1):
-        if deadline is not None:
-            left = deadline - time.perf_counter()
-            if left <= 0:
+        # price columns in until none has a negative reduced cost: x is then the LP optimum
+        # of the whole model with these rows (every solve's certificate counts either way)
+        while True:
+            solved = relax.solve(None if deadline is None else deadline - time.perf_counter())
+            if solved is None:
                 break
-            relax.setOptionValue("time_limit", float(left))
-        relax.run()
-        sol = relax.getSolution()
-        if not sol.dual_valid:
+            value, entering = solved
+            best = value if best is None else max(best, value)
+            if len(entering) == 0:
+                break
+            relax.add_columns(entering)
+        if solved is None or round_ == cut_rounds:
             break
-        value = certified_dual_bound(_with_rows(model, rows), np.array(sol.row_dual))
-        best = value if best is None else max(best, value)
-        if round_ == cut_rounds:
-            break
-        x = np.array(sol.col_value)
+        x = relax.x
         violated = ([cliques[r] for r in np.flatnonzero(
             _row_values(clique_flat, x, len(cliques)) > 1 + 1e-6)] if cliques else [])
         conflicts = conflict_clique_cuts(instance, model, x) if conflict_cliques else []
@@ -716,9 +834,7 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
         violated += conflicts
         if not violated and not cuts:
             break
-        for cols, vals, upper in violated + cuts:
-            relax.addRow(-highspy.kHighsInf, upper, len(cols), cols.astype(np.int32), vals)
-        rows.extend(violated + cuts)
+        relax.add_rows(violated + cuts)
     if best is None:
         return None
     extras = ((["completion caps"] if caps else [])

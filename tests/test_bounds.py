@@ -255,3 +255,16 @@ def test_conflict_cliques_raise_the_lp():
     assert with_.value <= 5924
     assert with_.source == ("LP relaxation + core cliques + conflict cliques + headroom cuts "
                             "(dual-certified)")
+
+
+@given(rows=ROWS, memory=st.integers(5, 9))
+@settings(max_examples=60, deadline=None)
+def test_priced_lp_reaches_the_whole_lp(rows, memory):
+    """The LP grown by pricing from a subset of columns ends at the LP optimum over all columns
+    (same certified bound, cuts off), also with windows as narrow as the optimum allows."""
+    inst = _instance(rows, memory)
+    opt, _ = brute_force_optimum(inst)
+    for upper in (opt, None):
+        priced = lp_bound(inst, upper_bound=upper, cut_rounds=0)
+        whole = lp_bound(inst, upper_bound=upper, cut_rounds=0, pricing=False)
+        assert priced.value == whole.value <= opt
