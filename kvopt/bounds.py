@@ -580,11 +580,11 @@ def conflict_clique_cuts(instance: Instance, model: MilpModel, x: np.ndarray, *,
 
     Separation (a heuristic; any clique found is valid): from each column of the LP support of
     value at least :data:`CONFLICT_MIN_SEED`, by decreasing value, grow a clique greedily on
-    the support, the largest value first; then
-    *lift* it: add, one at a time, columns of the model that conflict with every member so
-    far (a larger clique, a stronger row). Returns the ``max_cuts`` most violated, as rows ``(columns,
-    coefficients, upper side)``. Measured on the certified LP at the paper's sizes: gaps of
-    25-26% become 12-15%.
+    the support, the largest value first; then *lift* it: add, one at a time, columns of the
+    model that conflict with every member so far (a larger clique, a stronger row). Returns
+    the ``max_cuts`` most violated, as rows ``(columns, coefficients, upper side)``. Measured
+    on the certified LP (15 rounds, gap to the best priority list): 16-21% become 12-15% at
+    n = 20, 25% becomes 16% at n = 45.
     """
     support = np.flatnonzero(x > tolerance)
     if len(support) > CONFLICT_MAX_SUPPORT:
