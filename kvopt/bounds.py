@@ -548,10 +548,11 @@ def column_conflicts(instance: Instance, model: MilpModel, left: np.ndarray,
     return (both & (ri != rj)) | ((ri == rj) & (left[:, None] != right[None, :]))
 
 
-def _lift_clique(instance: Instance, model: MilpModel, clique: np.ndarray, x: np.ndarray,
-                 everything: np.ndarray) -> np.ndarray:
+def _lift_clique(instance: Instance, model: MilpModel, clique: np.ndarray,
+                 x: np.ndarray) -> np.ndarray:
     """``clique`` grown by columns of the model that conflict with every member so far (the
     largest LP value first, then by position): still a clique."""
+    everything = np.arange(model.num_cols)
     open_ = np.flatnonzero(column_conflicts(instance, model, clique, everything).all(axis=0))
     if len(open_) == 0:
         return np.sort(clique)
@@ -606,9 +607,8 @@ def conflict_clique_cuts(instance: Instance, model: MilpModel, x: np.ndarray, *,
         if value[members].sum() > 1 + tolerance:
             found.setdefault(tuple(sorted(members)), float(value[members].sum()))
     rows = []
-    everything = np.arange(model.num_cols)
     for members in sorted(found, key=lambda m: -found[m])[:max_cuts]:
-        clique = _lift_clique(instance, model, support[list(members)], x, everything)
+        clique = _lift_clique(instance, model, support[list(members)], x)
         if len(np.unique(model.col_req[clique])) >= 2 and x[clique].sum() > 1 + tolerance:
             rows.append((clique, np.ones(len(clique)), 1.0))
     return rows
