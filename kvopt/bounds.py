@@ -519,8 +519,9 @@ def headroom_cuts(instance: Instance, model: MilpModel, x: np.ndarray, *,
     return out
 
 
-#: at most this many conflict cliques join the LP per separation round
-CONFLICT_MAX_CUTS = 100
+#: at most this many conflict cliques join the LP per separation round (measured at n = 50, 30 s
+#: of LP: 100 gives a gap of 17.8% and 16.1%, 300 gives 16.1% and 15.8%; 1,000 finds no more)
+CONFLICT_MAX_CUTS = 300
 #: the LP support searched for conflict cliques (the largest values first)
 CONFLICT_MAX_SUPPORT = 4_000
 #: cliques are grown from support columns of at least this value
