@@ -771,7 +771,7 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
              upper_bound: float | None = None, time_limit_s: float | None = None,
              cut_rounds: int = HEADROOM_CUT_ROUNDS,
              kth: np.ndarray | None = None, core_cliques: bool = True,
-             conflict_cliques: bool = True, pricing: bool = True) -> Bound | None:
+             conflict_cliques: bool = True, pricing: bool = True, with_point: bool = False):
     r"""The LP relaxation of the hindsight integer program, strengthened by headroom cuts and
     certified by weak duality.
 
@@ -789,7 +789,9 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
     the LP starts from a subset of the columns and grows by pricing (:class:`_PricedLp`); every
     certificate is taken on the whole model, so the subset never makes a bound invalid.
     Returns ``None`` if the LP solver gives no dual vector in the time limit, or if the model
-    is too large to build (:data:`kvopt.milp.formulation.MAX_NONZEROS`).
+    is too large to build (:data:`kvopt.milp.formulation.MAX_NONZEROS`). With ``with_point``
+    returns ``(bound, x)``, ``x`` the last LP solution over all the model's columns (``None``
+    in place of the bound as above).
     """
 
     from kvopt.milp.formulation import ModelTooLargeError, build
@@ -800,7 +802,7 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
         try:
             model = build(instance, upper_bound=upper_bound)
         except ModelTooLargeError:
-            return None
+            return (None, None) if with_point else None
     relax = _PricedLp(model, _initial_columns(instance, model) if pricing else None)
     relax.add_rows(completion_cap_rows(instance, model, kth) if kth is not None else [])
     caps = list(relax.rows)
@@ -837,11 +839,12 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
             break
         relax.add_rows(violated + cuts)
     if best is None:
-        return None
+        return (None, relax.x) if with_point else None
     extras = ((["completion caps"] if caps else [])
               + [name for name, count in used.items() if count])
     source = " + ".join(["LP relaxation", *extras]) + " (dual-certified)"
-    return Bound(math.ceil(best - 1e-6), source, time.perf_counter() - t0)
+    bound = Bound(math.ceil(best - 1e-6), source, time.perf_counter() - t0)
+    return (bound, relax.x) if with_point else bound
 
 
 def best_bound(instance: Instance, *, upper_bound: float | None = None,

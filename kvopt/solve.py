@@ -33,7 +33,7 @@ __all__ = ["solve", "trivial_bound", "warm_start_schedule"]
 #: with a time limit, the certified LP gets this share of what is left, for up to
 #: :data:`LP_MAX_CUT_ROUNDS` separation rounds (at the paper's sizes it is still rising after
 #: 15 rounds, and CP-SAT's own bound there is far below it)
-LP_SHARE = 0.8
+LP_SHARE = 1.0
 LP_MAX_CUT_ROUNDS = 100
 
 

@@ -268,3 +268,20 @@ def test_priced_lp_reaches_the_whole_lp(rows, memory):
         priced = lp_bound(inst, upper_bound=upper, cut_rounds=0)
         whole = lp_bound(inst, upper_bound=upper, cut_rounds=0, pricing=False)
         assert priced.value == whole.value <= opt
+
+
+@given(rows=ROWS, memory=st.integers(5, 9))
+@settings(max_examples=30, deadline=None)
+def test_lp_point_is_the_lp_solution(rows, memory):
+    """``with_point`` gives the same bound and the LP's last point: one start in all per
+    request, every KV row of the model within ``M``, and its cost at most the bound."""
+    inst = _instance(rows, memory)
+    opt, _ = brute_force_optimum(inst)
+    model = build(inst, upper_bound=opt)
+    bound, x = lp_bound(inst, model, with_point=True)
+    assert bound.value == lp_bound(inst, model).value <= opt
+    assert np.allclose(np.bincount(model.col_req, weights=x, minlength=inst.num_requests), 1)
+    row_of = np.repeat(np.arange(model.num_rows), np.diff(model.row_ptr))
+    lhs = np.bincount(row_of, weights=model.values * x[model.col_idx], minlength=model.num_rows)
+    assert np.all(lhs <= model.row_upper + 1e-6) and np.all(lhs >= model.row_lower - 1e-6)
+    assert model.cost @ x + model.offset >= bound.value - 1 - 1e-6
