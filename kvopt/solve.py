@@ -31,9 +31,13 @@ __all__ = ["solve", "trivial_bound", "warm_start_schedule"]
 
 
 #: with a time limit, the certified LP gets this share of what is left, for up to
-#: :data:`LP_MAX_CUT_ROUNDS` separation rounds (at the paper's sizes it is still rising after
-#: 15 rounds, and CP-SAT's own bound there is far below it)
-LP_SHARE = 1.0
+#: :data:`LP_MAX_CUT_ROUNDS` separation rounds (it stops earlier once no cut is violated); the
+#: solver gets the rest. At the paper's sizes the LP is still rising after 15 rounds and
+#: CP-SAT's own bound is far below it, but CP-SAT still improves schedules. Measured on 20
+#: paper-size instances at 60 s, median gap 12.8% / 13.8% with 50%, 12.5% / 13.6% with 80%,
+#: 12.5% / 13.3% with all of it (15 rounds and all of it: 13.4% / 14.8%); at n = 20 and 10 s,
+#: all of it leaves CP-SAT no time to improve a schedule it improves by 5.7% with 80%
+LP_SHARE = 0.8
 LP_MAX_CUT_ROUNDS = 100
 
 
