@@ -221,7 +221,7 @@ def test_conflict_cliques_are_cliques_and_never_cut_a_schedule(rows, memory, see
     """Cliques separated at a fractional point (the LP optimum) pairwise conflict, and hold at
     the 0/1 point of a verified random schedule."""
     inst, model, x = _schedule_point(rows, memory, seed)
-    lp_point = _lp_point(model)
+    lp_point = _lp_point(inst, model)
     for cols, vals, upper in conflict_clique_cuts(inst, model, lp_point):
         assert upper == 1.0 and np.all(vals == 1.0)
         assert float(lp_point[cols].sum()) > 1.0
@@ -230,19 +230,9 @@ def test_conflict_cliques_are_cliques_and_never_cut_a_schedule(rows, memory, see
         assert float(x[cols].sum()) <= 1.0
 
 
-def _lp_point(model):
-    """The plain LP relaxation's optimal point."""
-    import highspy
-
-    from kvopt.milp.backends.highs import to_highs
-
-    lp = to_highs(model).getLp()
-    lp.integrality_ = []
-    relax = highspy.Highs()
-    relax.setOptionValue("output_flag", False)
-    relax.passModel(lp)
-    relax.run()
-    return np.array(relax.getSolution().col_value)
+def _lp_point(inst, model):
+    """The plain LP relaxation's optimal point (no cuts, every column)."""
+    return lp_bound(inst, model, cut_rounds=0, pricing=False, with_point=True)[1]
 
 
 def test_conflict_cliques_raise_the_lp():
