@@ -23,6 +23,7 @@ from kvopt.milp.model import MilpModel
 __all__ = [
     "KTH_SOURCE",
     "Bound",
+    "DeadlineCuts",
     "best_bound",
     "certified_dual_bound",
     "column_conflicts",
@@ -615,6 +616,156 @@ def conflict_clique_cuts(instance: Instance, model: MilpModel, x: np.ndarray, *,
     return rows
 
 
+#: CP-SAT seconds for one deadline check of :class:`DeadlineCuts`
+DEADLINE_CHECK_SECONDS = 0.5
+#: at most this many deadline cuts join the LP per separation round
+DEADLINE_MAX_CUTS = 40
+#: at most this many CP-SAT checks per separation round
+DEADLINE_MAX_CHECKS = 200
+#: :func:`lp_bound` separates deadline cuts in rounds with fewer other violated cuts than this
+DEADLINE_TRIGGER = 5
+#: the deadline sets tried besides the prefixes: each request's LP completion quantiles
+DEADLINE_QUANTILES = (0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 0.99)
+
+
+class DeadlineCuts:
+    r"""*Deadline cuts*: for deadlines :math:`d_i` (a request without one is left out), with
+    :math:`\nu(d)` a proven upper bound on how many requests can meet their deadlines in one
+    schedule (:func:`kvopt.exact.cpsat.most_meeting_deadlines`, CP-SAT),
+
+    .. math:: \sum_i \sum_{k:\, k + o_i \le d_i} x_{i,k} \le \nu(d).
+
+    Valid for every schedule: the left side counts the requests that complete by their
+    deadlines, at most :math:`\nu(d)`. With one deadline :math:`\tau` for a set :math:`S` they
+    say how many of :math:`S` can be done by :math:`\tau`; with every request and
+    :math:`\tau = L_{K+1} - 1` they are the completion caps of :func:`completion_cap_rows`.
+    They bound the requests' progress over many rounds together, which the cliques and
+    headroom cuts (a few requests, one round) do not see.
+
+    Separation (a heuristic; every row returned is valid): with :math:`F_i(\tau)` the LP mass
+    of request :math:`i` completing by :math:`\tau`, for each completion round :math:`\tau` of
+    the LP support, the sets of the :math:`m` requests of largest :math:`F_i(\tau)`; and, for
+    each quantile :math:`q` of :data:`DEADLINE_QUANTILES`, every request with the round by
+    which its LP mass reaches :math:`q`. A candidate is violated only if
+    :math:`\nu(d) < \lceil\sum F\rceil`. Schedules already known (the ``witnesses``: a
+    schedule's completion rounds, and every choice CP-SAT returns) show :math:`\nu(d) \ge`
+    their count and skip most candidates without CP-SAT; the rest, most promising first, get
+    :data:`DEADLINE_CHECK_SECONDS` each. Measured on the first n = 12 benchmark instance
+    (optimum 498), the converged LP with cliques and headroom cuts goes from 469.6 to 482.6;
+    at n = 20 (best schedule 1,062) from 976.5 to 993.9.
+    """
+
+    def __init__(self, instance: Instance, model: MilpModel,
+                 witnesses: list[np.ndarray] | None = None) -> None:
+        self.instance = instance
+        self.model = model
+        self.completion = model.col_start + instance.output[model.col_req]
+        n = instance.num_requests
+        known = [np.where(np.asarray(w) < 0, np.iinfo(np.int64).max, w) for w in witnesses or []]
+        self.witness = (np.array(known, dtype=np.int64) if known
+                        else np.zeros((0, n), dtype=np.int64))
+        self.checked: set[bytes] = set()
+        self.proven = np.zeros((0, n), dtype=np.int64)    # deadlines checked by CP-SAT ...
+        self.proven_nu = np.zeros(0, dtype=np.int64)      # ... and their bounds nu
+        self.calls = 0
+
+    def _known_bound(self, deadline: np.ndarray) -> int:
+        """The least bound nu proven for deadlines at least as late for every request (fewer
+        can meet earlier deadlines; a request left out counts as the earliest)."""
+        if len(self.proven) == 0:
+            return self.instance.num_requests
+        covered = (deadline[None, :] <= self.proven).all(axis=1)
+        return int(self.proven_nu[covered].min()) if covered.any() else self.instance.num_requests
+
+    def _witnessed(self, deadline: np.ndarray) -> int:
+        """The most requests meeting ``deadline`` in one known choice (a lower bound on nu)."""
+        if len(self.witness) == 0:
+            return 0
+        return int(((self.witness <= deadline[None, :]) & (deadline >= 0)[None, :])
+                   .sum(axis=1).max())
+
+    def _candidates(self, x: np.ndarray, tolerance: float) -> list[tuple[float, np.ndarray]]:
+        n = self.instance.num_requests
+        req, comp = self.model.col_req, self.completion
+        support = np.flatnonzero(x > tolerance)
+        out = []
+        for tau in np.unique(comp[support]).tolist():
+            mass = np.bincount(req[support], weights=x[support] * (comp[support] <= tau),
+                               minlength=n)
+            order = np.argsort(-mass, kind="stable")
+            total = np.cumsum(mass[order])
+            if len(self.witness):
+                met = np.cumsum((self.witness[:, order] <= tau), axis=1).max(axis=0)
+            else:
+                met = np.zeros(n, dtype=np.int64)
+            need = np.ceil(total - 1e-6)
+            for m in np.flatnonzero((need > met) & (total > 1 + tolerance)).tolist():
+                deadline = np.full(n, -1, dtype=np.int64)
+                deadline[order[:m + 1]] = tau
+                out.append((float(total[m] - met[m]), deadline))
+        if len(support):
+            order = support[np.lexsort((comp[support], req[support]))]
+            cum = np.cumsum(x[order])
+            first = np.searchsorted(req[order], np.arange(n))
+            base = np.concatenate([[0.0], cum])[first]
+            for q in DEADLINE_QUANTILES:
+                deadline = np.full(n, -1, dtype=np.int64)
+                for i in range(n):
+                    lo, hi = first[i], (first[i + 1] if i + 1 < n else len(order))
+                    if hi > lo:
+                        at = lo + int(np.searchsorted(cum[lo:hi] - base[i], q - 1e-9))
+                        deadline[i] = comp[order[min(at, hi - 1)]]
+                total = float(x[support][comp[support] <= deadline[req[support]]].sum())
+                met = self._witnessed(deadline)
+                if np.ceil(total - 1e-6) > met and total > 1 + tolerance:
+                    out.append((total - met, deadline))
+        out.sort(key=lambda c: -c[0])
+        return out
+
+    def cuts(self, x: np.ndarray, *, until: float | None = None, tolerance: float = 1e-6,
+             max_cuts: int = DEADLINE_MAX_CUTS) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """Violated deadline cuts at the LP point ``x`` (rows ``(columns, coefficients, upper
+        side)``), checking candidates until ``until`` (a ``time.perf_counter()`` value)."""
+        from kvopt.exact.cpsat import most_meeting_deadlines
+
+        rows = []
+        req = self.model.col_req
+        checks = 0
+        for _, deadline in self._candidates(x, tolerance):
+            left = None if until is None else until - time.perf_counter()
+            if (len(rows) >= max_cuts or checks >= DEADLINE_MAX_CHECKS
+                    or (left is not None and left <= 0.01)):
+                break
+            key = deadline.tobytes()
+            if key in self.checked:
+                continue
+            counted = self.completion <= deadline[req]
+            total = float(x[counted].sum())
+            if self._witnessed(deadline) >= np.ceil(total - 1e-6):
+                continue    # a choice found since shows it is not violated
+            self.checked.add(key)
+            known = self._known_bound(deadline)
+            if total > known + tolerance:     # implied by a check already made
+                cols = np.flatnonzero(counted)
+                rows.append((cols, np.ones(len(cols)), float(known)))
+                continue
+            self.calls += 1
+            checks += 1
+            seconds = DEADLINE_CHECK_SECONDS if left is None else min(DEADLINE_CHECK_SECONDS,
+                                                                       left)
+            nu, found = most_meeting_deadlines(self.instance, deadline, time_limit_s=seconds)
+            if found is not None:
+                witness = np.where(found < 0, np.iinfo(np.int64).max, found)
+                self.witness = np.vstack([self.witness, witness[None, :]])
+            if nu < int((deadline >= 0).sum()):
+                self.proven = np.vstack([self.proven, deadline[None, :]])
+                self.proven_nu = np.append(self.proven_nu, nu)
+            if total > nu + tolerance:
+                cols = np.flatnonzero(counted)
+                rows.append((cols, np.ones(len(cols)), float(nu)))
+        return rows
+
+
 def _flatten_rows(rows: list[tuple[np.ndarray, np.ndarray, float]]):
     """``rows`` (columns, coefficients, upper side) flattened, for :func:`_row_values`."""
     if not rows:
@@ -771,7 +922,8 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
              upper_bound: float | None = None, time_limit_s: float | None = None,
              cut_rounds: int = HEADROOM_CUT_ROUNDS,
              kth: np.ndarray | None = None, core_cliques: bool = True,
-             conflict_cliques: bool = True, pricing: bool = True, with_point: bool = False):
+             conflict_cliques: bool = True, pricing: bool = True, with_point: bool = False,
+             deadline_cuts: bool = False, witnesses: list[np.ndarray] | None = None):
     r"""The LP relaxation of the hindsight integer program, strengthened by headroom cuts and
     certified by weak duality.
 
@@ -788,6 +940,11 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
     cliques of :func:`conflict_clique_cuts`; all hold in every schedule too. With ``pricing``
     the LP starts from a subset of the columns and grows by pricing (:class:`_PricedLp`); every
     certificate is taken on the whole model, so the subset never makes a bound invalid.
+    With ``deadline_cuts`` (needs OR-Tools) the violated rows of :class:`DeadlineCuts` join
+    too, in rounds where fewer than :data:`DEADLINE_TRIGGER` other cuts are violated (measured
+    at n = 50: separating them as soon as the bound stalls, before the other cuts are done,
+    leaves it lower after 550 s); ``witnesses`` are known schedules' completion
+    rounds, which spare CP-SAT checks.
     Returns ``None`` if the LP solver gives no dual vector in the time limit, or if the model
     is too large to build (:data:`kvopt.milp.formulation.MAX_NONZEROS`). With ``with_point``
     returns ``(bound, x)``, ``x`` the last LP solution over all the model's columns (``None``
@@ -809,7 +966,8 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
     # core cliques are many dense rows: only the violated ones join the LP, as cuts
     cliques = core_clique_rows(instance, model) if core_cliques and cut_rounds > 0 else []
     clique_flat = _flatten_rows(cliques)
-    used = {"core cliques": 0, "conflict cliques": 0, "headroom cuts": 0}
+    used = {"core cliques": 0, "conflict cliques": 0, "headroom cuts": 0, "deadline cuts": 0}
+    deadlines = DeadlineCuts(instance, model, witnesses) if deadline_cuts and cut_rounds else None
     best: float | None = None
     index = _cut_index(instance, model) if cut_rounds > 0 else None
     for round_ in range(cut_rounds + 1):
@@ -835,6 +993,10 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
         used["conflict cliques"] += len(conflicts)
         used["headroom cuts"] += len(cuts)
         violated += conflicts
+        if deadlines is not None and len(violated) + len(cuts) < DEADLINE_TRIGGER:
+            late = deadlines.cuts(x, until=deadline)
+            used["deadline cuts"] += len(late)
+            violated += late
         if not violated and not cuts:
             break
         relax.add_rows(violated + cuts)
@@ -849,12 +1011,12 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
 
 def best_bound(instance: Instance, *, upper_bound: float | None = None,
                time_limit_s: float | None = None, use_lp: bool = True,
-               kth_time_limit_s: float | None = None) -> Bound:
+               kth_time_limit_s: float | None = None, deadline_cuts: bool = False) -> Bound:
     """The largest of the bounds above (the LP one only with ``use_lp`` and if it finishes in
     ``time_limit_s``; the LP has one column per request and start round, too many for traces of
     thousands of requests). With ``kth_time_limit_s`` also :func:`kth_completion_bound`
     (CP-SAT, that many seconds in all), whose :math:`L_k` the LP then takes as completion
-    caps."""
+    caps; with ``deadline_cuts`` the LP also separates :class:`DeadlineCuts` (CP-SAT)."""
     t0 = time.perf_counter()
     best = max(sum_of_outputs_bound(instance), volume_bound(instance), headroom_bound(instance),
                core_bound(instance), key=lambda b: b.value)
@@ -865,7 +1027,8 @@ def best_bound(instance: Instance, *, upper_bound: float | None = None,
         best = max(best, sorted_completion_bound(instance, kth, time.perf_counter() - t1),
                    key=lambda b: b.value)
     if instance.num_requests and use_lp:
-        lp = lp_bound(instance, upper_bound=upper_bound, time_limit_s=time_limit_s, kth=kth)
+        lp = lp_bound(instance, upper_bound=upper_bound, time_limit_s=time_limit_s, kth=kth,
+                      deadline_cuts=deadline_cuts)
         if lp is not None and lp.value > best.value:
             best = lp
     return dataclasses.replace(best, runtime_s=time.perf_counter() - t0)

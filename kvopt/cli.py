@@ -105,14 +105,19 @@ KTH_HELP = ("Seconds for bounding each k-th completion by the least makespan of 
             "requests (CP-SAT): a sum bound, and completion caps for the LP.")
 
 
-def _check_kth(inst, kth_seconds: float | None) -> None:
-    """``--kth-seconds`` needs OR-Tools and a model CP-SAT can hold: one line if not."""
+DEADLINE_HELP = ("Seconds kept back from the solver for the certified LP with deadline cuts "
+                 "(CP-SAT), run after it when it proved nothing.")
+
+
+def _needs_cpsat(inst, kth_seconds: float | None, option: str = "--kth-seconds") -> None:
+    """``option`` (given a value) needs OR-Tools and a model CP-SAT can hold: one line if
+    not."""
     if kth_seconds is None:
         return
     from kvopt.bounds import cpsat_available
 
     if not cpsat_available():
-        raise KvoptError("--kth-seconds needs OR-Tools: pip install 'kvopt[cpsat]'")
+        raise KvoptError(f"{option} needs OR-Tools: pip install 'kvopt[cpsat]'")
     if inst is not None:
         from kvopt.exact.cpsat import check_size
 
@@ -132,6 +137,7 @@ def solve(
     threads: Annotated[int, typer.Option(
         min=1, help="Solver threads (HiGHS, CBC) or CP-SAT workers.")] = 1,
     kth_seconds: Annotated[float | None, typer.Option(min=0.0, help=KTH_HELP)] = None,
+    deadline_seconds: Annotated[float | None, typer.Option(min=0.0, help=DEADLINE_HELP)] = None,
 ) -> None:
     """Solve the hindsight integer program: status, objective (total latency), bound, starts."""
     from kvopt.read import read_instance
@@ -139,10 +145,12 @@ def solve(
 
     with _errors():
         inst = read_instance(instance)
-        _check_kth(inst, kth_seconds)
+        _needs_cpsat(inst, kth_seconds)
+        _needs_cpsat(inst, deadline_seconds, "--deadline-seconds")
         result = solve_instance(inst, str(getattr(backend, "value", backend)),
                                 time_limit_s=time_limit, local_search_evaluations=local_search,
-                                threads=threads, kth_time_limit_s=kth_seconds)
+                                threads=threads, kth_time_limit_s=kth_seconds,
+                                deadline_time_limit_s=deadline_seconds)
     data = {"instance": inst.name, **result.to_dict()}
     if as_json:
         _print_json(data)
@@ -276,6 +284,7 @@ def ratio(
     local_search: Annotated[int, typer.Option(
         min=0, help="Local-search moves improving MC-SF's schedule before each solve.")] = 0,
     kth_seconds: Annotated[float | None, typer.Option(min=0.0, help=KTH_HELP)] = None,
+    deadline_seconds: Annotated[float | None, typer.Option(min=0.0, help=DEADLINE_HELP)] = None,
 ) -> None:
     """Competitive ratios of online policies against the hindsight optimum."""
     from kvopt.experiment import ExperimentConfig, run, write_outputs
@@ -284,9 +293,10 @@ def ratio(
         names = _parse_policies(policies)
         if out is not None and out.exists() and not out.is_dir():
             raise KvoptError(f"{out}: exists and is not a directory")
-        _check_kth(None, kth_seconds)
+        _needs_cpsat(None, kth_seconds)
+        _needs_cpsat(None, deadline_seconds, "--deadline-seconds")
         config = ExperimentConfig(names, str(getattr(backend, "value", backend)), time_limit,
-                                  local_search, kth_seconds)
+                                  local_search, kth_seconds, deadline_seconds)
         result = run(inputs, config, out_dir=out, workers=workers, scheduler=scheduler,
                      progress=progress)
         if out is not None:
@@ -470,6 +480,9 @@ def bound(
         min=1, help="Independent searches of --moves moves each, in parallel; the best "
                     "is kept.")] = 1,
     kth_seconds: Annotated[float | None, typer.Option(min=0.0, help=KTH_HELP)] = None,
+    deadline_cuts: Annotated[bool, typer.Option(
+        help="Also separate deadline cuts in the LP (CP-SAT), once the other cuts are "
+             "done.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the best certified lower bound on the hindsight optimum and which relaxation gave it,
@@ -487,9 +500,11 @@ def bound(
                                             restarts=restarts)[1:]
                      if len(inst) else (0, "-"))
         use_lp = lp if lp is not None else inst.num_requests <= 2000
-        _check_kth(inst, kth_seconds)
+        _needs_cpsat(inst, kth_seconds)
+        _needs_cpsat(inst, 0.0 if deadline_cuts else None, "--deadline-cuts")
         result = best_bound(inst, upper_bound=min(upper, best), time_limit_s=time_limit,
-                            use_lp=use_lp, kth_time_limit_s=kth_seconds)
+                            use_lp=use_lp, kth_time_limit_s=kth_seconds,
+                            deadline_cuts=deadline_cuts)
 
     def gap(cost: int) -> float:
         return (cost - result.value) / cost if cost else 0.0

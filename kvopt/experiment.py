@@ -57,12 +57,14 @@ class ExperimentConfig:
     time_limit_s: float | None = None
     local_search_evaluations: int = 0
     kth_time_limit_s: float | None = None
+    deadline_time_limit_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"policies": list(self.policies), "backend": self.backend,
                 "time_limit_s": self.time_limit_s,
                 "local_search_evaluations": self.local_search_evaluations,
-                "kth_time_limit_s": self.kth_time_limit_s}
+                "kth_time_limit_s": self.kth_time_limit_s,
+                "deadline_time_limit_s": self.deadline_time_limit_s}
 
 
 def instance_digest(instance: Instance) -> str:
@@ -99,7 +101,8 @@ def evaluate_instance(instance_data: dict[str, Any], config: ExperimentConfig) -
     digest = instance_digest(instance)
     opt = solve(instance, config.backend, time_limit_s=config.time_limit_s,
                 local_search_evaluations=config.local_search_evaluations,
-                kth_time_limit_s=config.kth_time_limit_s)
+                kth_time_limit_s=config.kth_time_limit_s,
+                deadline_time_limit_s=config.deadline_time_limit_s)
     if opt.schedule is None:
         raise KvoptError(f"{instance.name}: hindsight solve returned no schedule "
                          f"({opt.status.value}: {opt.backend_status})")
@@ -164,6 +167,7 @@ def _matches(record: Any, digest: str, config: ExperimentConfig) -> bool:
             and cfg.get("time_limit_s") == config.time_limit_s
             and cfg.get("local_search_evaluations", 0) == config.local_search_evaluations
             and cfg.get("kth_time_limit_s") == config.kth_time_limit_s
+            and cfg.get("deadline_time_limit_s") == config.deadline_time_limit_s
             and set(config.policies) <= set(record.get("policies", {})))
 
 

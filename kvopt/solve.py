@@ -9,6 +9,7 @@ import numpy as np
 
 from kvopt.bounds import (
     core_bound,
+    cpsat_available,
     headroom_bound,
     kth_completion_bounds,
     lp_bound,
@@ -77,6 +78,7 @@ def solve(
     lp_first: bool = True,
     local_search_evaluations: int = 0,
     kth_time_limit_s: float | None = None,
+    deadline_time_limit_s: float | None = None,
 ) -> SolveResult:
     """Solve the hindsight integer program of ``specs/kv-scheduling.md`` section 3.
 
@@ -111,8 +113,15 @@ def solve(
         k-th completion (:func:`kvopt.bounds.kth_completion_bounds`, needs OR-Tools): their
         sum is a bound, and the certified LP takes them as completion caps. They raise the reported bound of an
         unproven solve; the solver itself does not use them (measured: no faster).
+    deadline_time_limit_s
+        Seconds (at most half of what is left of ``time_limit_s`` after the LP) kept back from
+        the solver for the certified LP with deadline cuts (:class:`kvopt.bounds.DeadlineCuts`,
+        needs OR-Tools), run after the solver if it proved nothing, on windows narrowed by the
+        best schedule found, which also serves as a witness.
     """
     t0 = time.perf_counter()
+    if deadline_time_limit_s is not None and not cpsat_available():
+        raise KvoptError("deadline cuts need OR-Tools: pip install 'kvopt[cpsat]'")
     solver = get_backend(backend)
     if hasattr(solver, "check"):
         solver.check(instance)   # refuse a model the backend cannot hold before any work
@@ -164,10 +173,18 @@ def solve(
             if lp is not None and lp.value > bound:
                 bound, bound_source = float(lp.value), lp.source
                 words = "the incumbent meets the LP bound"
+    reserve = deadline_time_limit_s
+    if reserve is not None and time_limit_s is not None:
+        reserve = min(reserve, _remaining(t0, time_limit_s) / 2)
+
+    def solver_time() -> float | None:
+        left = _remaining(t0, time_limit_s)
+        return left if left is None or reserve is None else max(0.01, left - reserve)
+
     # best_cost is still the incumbent's cost here: bound < best_cost means "not yet proven"
     if bound < best_cost and getattr(solver, "needs_instance", False):
         found = solver.solve_instance(instance, incumbent=incumbent.final_starts(),
-                                      upper_bound=upper, time_limit_s=_remaining(t0, time_limit_s),
+                                      upper_bound=upper, time_limit_s=solver_time(),
                                       threads=threads, seed=seed)
         words = (f"{backend}: {'proven' if found.proven else 'stopped'} after {found.nodes} "
                  "nodes")
@@ -182,8 +199,7 @@ def solve(
         if found.bound > bound:
             bound, bound_source = float(found.bound), backend
     elif bound < best_cost:
-        remaining = _remaining(t0, time_limit_s)
-        raw = solver.solve(model, time_limit_s=remaining, mip_rel_gap=mip_rel_gap,
+        raw = solver.solve(model, time_limit_s=solver_time(), mip_rel_gap=mip_rel_gap,
                            warm_start=encode(model, incumbent.final_starts()), threads=threads,
                            seed=seed)
         words, failed = raw.backend_status, raw.failed
@@ -202,6 +218,16 @@ def solve(
         if raw.proven and mip_rel_gap == 0 and raw.col_value is not None and bound < best_cost:
             # the solver proved its incumbent optimal (integral objective, absolute gap < 1)
             bound, bound_source = best_cost, backend
+    if reserve is not None and bound < best_cost and model is not None:
+        # the deadline cuts last: windows narrowed by the best schedule, which is a witness
+        narrowed = build(instance, upper_bound=best_cost)
+        late = lp_bound(instance, narrowed, kth=kth, deadline_cuts=True,
+                        time_limit_s=reserve if time_limit_s is None
+                        else _remaining(t0, time_limit_s),
+                        cut_rounds=LP_MAX_CUT_ROUNDS,
+                        witnesses=[best.final_starts() + instance.output])
+        if late is not None and late.value > bound:
+            bound, bound_source = float(late.value), late.source
     if bound > best_cost + 1e-6:
         raise KvoptError(f"bound {bound} exceeds the verified schedule cost {best_cost}")
     status = SolveStatus.OPTIMAL if bound >= best_cost else SolveStatus.FEASIBLE

@@ -44,7 +44,7 @@ from kvopt.exceptions import KvoptError
 from kvopt.instance import Instance
 
 __all__ = ["MAX_INTERVALS", "MAX_PAIRS_REQUESTS", "check_size", "cpsat_solve",
-           "kth_completion_lower_bound"]
+           "kth_completion_lower_bound", "most_meeting_deadlines"]
 
 #: larger models are refused (one interval per output token)
 MAX_INTERVALS = 200_000
@@ -186,30 +186,15 @@ def kth_completion_lower_bound(instance: Instance, k: int, *, lower: int = 0,
     if not 1 <= k <= n:
         raise ValueError(f"k must be in 1..{n}, got {k}")
     check_size(instance)
-    a = instance.arrival.tolist()
-    s = instance.prompt.tolist()
     o = instance.output.tolist()
-    horizon = int(max(a)) + int(sum(o))        # serial order: every request done by then
-    model = cp_model.CpModel()
-    chosen = [model.new_bool_var(f"b{i}") for i in range(n)]
-    start = [model.new_int_var(a[i], horizon, f"k{i}") for i in range(n)]
+    horizon = int(instance.arrival.max()) + int(sum(o))   # serial order: all done by then
+    model, chosen, start = _choice_model(instance, np.full(n, horizon))
     makespan = model.new_int_var(max(0, int(lower)), horizon, "T")
     for i in range(n):
         model.add(start[i] + o[i] <= makespan).only_enforce_if(chosen[i])
-    _add_kv_profile(model, instance, start, chosen)
-    _add_pair_structure(model, instance, start, chosen)
     model.add(sum(chosen) == k)
-    for i in range(n):
-        for j in range(n):
-            if i != j and a[j] <= a[i] and s[j] <= s[i] and o[j] <= o[i] and (
-                    (a[j], s[j], o[j]) != (a[i], s[i], o[i]) or j < i):
-                model.add_implication(chosen[i], chosen[j])
     model.minimize(makespan)
-    solver = cp_model.CpSolver()
-    if time_limit_s is not None:
-        solver.parameters.max_time_in_seconds = max(0.01, float(time_limit_s))
-    solver.parameters.num_workers = 1
-    solver.parameters.random_seed = int(seed)
+    solver = _solver(time_limit_s, seed)
     status = solver.solve(model)
     if status == cp_model.INFEASIBLE:
         raise KvoptError("CP-SAT calls a k-subset makespan model infeasible, but the serial "
@@ -217,3 +202,102 @@ def kth_completion_lower_bound(instance: Instance, k: int, *, lower: int = 0,
     raw = float(solver.best_objective_bound)
     value = int(np.ceil(raw - 1e-6)) if np.isfinite(raw) else 0
     return max(value, int(lower)), status == cp_model.OPTIMAL
+
+
+def most_meeting_deadlines(instance: Instance, deadline: np.ndarray, *,
+                           time_limit_s: float | None = None, at_least: int | None = None,
+                           seed: int = 0) -> tuple[int, np.ndarray | None]:
+    r"""A proven upper bound :math:`
+u` on how many requests can complete by their
+    deadlines in one schedule, and the completion rounds of the best choice found (``-1``
+    for a request not chosen; ``None`` if none was found).
+
+    ``deadline[i]`` is request :math:`i`'s last completion round; a negative one leaves the
+    request out (it is not counted). Valid: in any schedule, the requests meeting their
+    deadlines, kept at their starts with the others removed, still fit (memory only falls),
+    so they are a feasible choice of this model, which keeps every constraint that holds in
+    every schedule (:func:`kth_completion_lower_bound`'s: the staircase cumulative, the
+    disjoint cores, the pairwise completion order). One more keeps some best choice: if
+    :math:`j` is no larger than :math:`i` in arrival, prompt and output and its deadline is
+    no earlier, choosing :math:`i` implies choosing :math:`j` (put :math:`j` in :math:`i`'s
+    place at :math:`i`'s start: no more memory in any round, and it completes by
+    :math:`i`'s deadline). So CP-SAT's proven bound on the maximum is at least every
+    schedule's count. With ``at_least``, only whether that many can: the bound is
+    ``at_least - 1`` if CP-SAT proves they cannot, the number of candidates otherwise (and
+    the choice found, if any).
+    """
+    from ortools.sat.python import cp_model
+
+    check_size(instance)
+    deadline = np.asarray(deadline, dtype=np.int64)
+    counted = deadline >= instance.arrival + instance.output   # can meet it at all
+    if not counted.any():
+        return 0, np.full(instance.num_requests, -1, dtype=np.int64)
+    members = np.flatnonzero(counted)
+    sub = instance.subset(members)
+    o = sub.output.tolist()
+    last = deadline[members]
+    model, chosen, start = _choice_model(sub, last - sub.output, last)
+    for i in range(sub.num_requests):
+        model.add(start[i] + o[i] <= int(last[i])).only_enforce_if(chosen[i])
+    if at_least is None:
+        model.maximize(sum(chosen))
+    else:
+        model.add(sum(chosen) >= int(at_least))
+    solver = _solver(time_limit_s, seed)
+    status = solver.solve(model)
+    found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+    if status == cp_model.INFEASIBLE:
+        if at_least is None:
+            raise KvoptError("CP-SAT calls a deadline model infeasible, but choosing none is "
+                             "feasible")
+        return max(0, min(int(at_least) - 1, len(members))), None
+    if at_least is None:
+        raw = float(solver.best_objective_bound)
+        value = int(np.floor(raw + 1e-6)) if np.isfinite(raw) else len(members)
+    else:
+        value = len(members)
+    if not found:
+        return min(value, len(members)), None
+    completion = np.full(instance.num_requests, -1, dtype=np.int64)
+    for i, member in enumerate(members.tolist()):
+        if solver.boolean_value(chosen[i]):
+            completion[member] = solver.value(start[i]) + o[i]
+    return min(value, len(members)), completion
+
+
+def _choice_model(instance: Instance, last_start: np.ndarray,
+                  deadline: np.ndarray | None = None):
+    """A CP-SAT model choosing which requests run (one Boolean each, the starts up to
+    ``last_start``): the staircase cumulative and the pair structure among the chosen, and
+    the dominance of :func:`kth_completion_lower_bound` (with ``deadline``: only towards a
+    request whose deadline is no earlier). Returns ``(model, chosen, start)``."""
+    from ortools.sat.python import cp_model
+
+    n = instance.num_requests
+    a = instance.arrival.tolist()
+    s = instance.prompt.tolist()
+    o = instance.output.tolist()
+    d = [0] * n if deadline is None else [int(v) for v in deadline]
+    model = cp_model.CpModel()
+    chosen = [model.new_bool_var(f"b{i}") for i in range(n)]
+    start = [model.new_int_var(a[i], max(a[i], int(last_start[i])), f"k{i}") for i in range(n)]
+    _add_kv_profile(model, instance, start, chosen)
+    _add_pair_structure(model, instance, start, chosen)
+    for i in range(n):
+        for j in range(n):
+            if i != j and a[j] <= a[i] and s[j] <= s[i] and o[j] <= o[i] and d[j] >= d[i] and (
+                    (a[j], s[j], o[j], d[j]) != (a[i], s[i], o[i], d[i]) or j < i):
+                model.add_implication(chosen[i], chosen[j])
+    return model, chosen, start
+
+
+def _solver(time_limit_s: float | None, seed: int):
+    from ortools.sat.python import cp_model
+
+    solver = cp_model.CpSolver()
+    if time_limit_s is not None:
+        solver.parameters.max_time_in_seconds = max(0.01, float(time_limit_s))
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = int(seed)
+    return solver

@@ -276,6 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--policies", default="all",
                         help="comma-separated policy names, or 'all' (default)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--deadline-seconds", type=float, default=None,
+                        help="seconds kept back per instance for the LP with deadline cuts "
+                             "(CP-SAT; default: none)")
     parser.add_argument("--local-search", type=int, default=DEFAULT_LOCAL_SEARCH,
                         help="local-search moves improving MC-SF's schedule before each solve "
                              f"(default {DEFAULT_LOCAL_SEARCH})")
@@ -294,7 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     out: Path = args.out
-    config = ExperimentConfig(policies, args.backend, args.time_limit, args.local_search)
+    config = ExperimentConfig(policies, args.backend, args.time_limit, args.local_search,
+                              deadline_time_limit_s=args.deadline_seconds)
     all_instances = [inst for model in sets for inst in sets[model]]
     by_name = {inst.name: inst for inst in all_instances}
     model_of = {inst.name: model for model, insts in sets.items() for inst in insts}
