@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="highs, cbc, cpsat, search (repeatable; default: highs, cbc, cpsat)")
     p.add_argument("--sizes", default="10,20,paper", help="comma list of n, or 'paper'")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--deadline-seconds", type=float, default=None,
+                   help="seconds kept back per instance for the LP with deadline cuts")
     args = p.parse_args(argv)
     backends = args.backend or ["highs", "cbc", "cpsat"]
     sizes = [None if s == "paper" else int(s) for s in args.sizes.split(",")]
@@ -49,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows = []
                 for inst in instances:
                     t0 = time.perf_counter()
-                    res = solve(inst, backend, time_limit_s=args.time_limit, threads=args.threads)
+                    res = solve(inst, backend, time_limit_s=args.time_limit, threads=args.threads,
+                                deadline_time_limit_s=args.deadline_seconds)
                     wall = time.perf_counter() - t0
                     assert verify(inst, res.schedule).total_latency == res.objective
                     gap = res.gap if res.gap is not None else float("nan")

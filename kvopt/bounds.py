@@ -649,10 +649,17 @@ class DeadlineCuts:
     which its LP mass reaches :math:`q`. A candidate is violated only if
     :math:`\nu(d) < \lceil\sum F\rceil`. Schedules already known (the ``witnesses``: a
     schedule's completion rounds, and every choice CP-SAT returns) show :math:`\nu(d) \ge`
-    their count and skip most candidates without CP-SAT; the rest, most promising first, get
-    :data:`DEADLINE_CHECK_SECONDS` each. Measured on the first n = 12 benchmark instance
-    (optimum 498), the converged LP with cliques and headroom cuts goes from 469.6 to 482.6;
-    at n = 20 (best schedule 1,062) from 976.5 to 993.9.
+    their count and skip most candidates without CP-SAT, as do bounds already proven for
+    deadlines at least as late; the rest, most promising first, get
+    :data:`DEADLINE_CHECK_SECONDS` each (a prefix set larger than one CP-SAT left open at the
+    same round is skipped), at most :data:`DEADLINE_MAX_CHECKS` checks and
+    :data:`DEADLINE_MAX_CUTS` cuts a round.
+
+    Measured (:func:`lp_bound`, 100 rounds, no time limit), the converged LP with cliques and
+    headroom cuts, then with deadline cuts: n = 10, 602 -> 615 (optimum 616, 5 s); the first
+    two n = 12 benchmark instances, 471 -> 482 (optimum 498, 11 s) and 439 -> 464 (optimum
+    483, 18 s); n = 20, 977 -> 994 (best schedule 1,062, 430 s). At n = 50 the other cuts
+    are still being separated after 550 s, so none are tried there.
     """
 
     def __init__(self, instance: Instance, model: MilpModel,
@@ -684,7 +691,8 @@ class DeadlineCuts:
         return int(((self.witness <= deadline[None, :]) & (deadline >= 0)[None, :])
                    .sum(axis=1).max())
 
-    def _candidates(self, x: np.ndarray, tolerance: float) -> list[tuple[float, np.ndarray]]:
+    def _candidates(self, x: np.ndarray, tolerance: float) -> list[tuple]:
+        """``(promise, deadline, (tau, m) or None)``, the most promising first."""
         n = self.instance.num_requests
         req, comp = self.model.col_req, self.completion
         support = np.flatnonzero(x > tolerance)
@@ -702,7 +710,7 @@ class DeadlineCuts:
             for m in np.flatnonzero((need > met) & (total > 1 + tolerance)).tolist():
                 deadline = np.full(n, -1, dtype=np.int64)
                 deadline[order[:m + 1]] = tau
-                out.append((float(total[m] - met[m]), deadline))
+                out.append((float(total[m] - met[m]), deadline, (tau, m)))
         if len(support):
             order = support[np.lexsort((comp[support], req[support]))]
             cum = np.cumsum(x[order])
@@ -718,7 +726,7 @@ class DeadlineCuts:
                 total = float(x[support][comp[support] <= deadline[req[support]]].sum())
                 met = self._witnessed(deadline)
                 if np.ceil(total - 1e-6) > met and total > 1 + tolerance:
-                    out.append((total - met, deadline))
+                    out.append((total - met, deadline, None))
         out.sort(key=lambda c: -c[0])
         return out
 
@@ -730,8 +738,12 @@ class DeadlineCuts:
 
         rows = []
         req = self.model.col_req
+        n_all = self.instance.num_requests
         checks = 0
-        for _, deadline in self._candidates(x, tolerance):
+        hard: dict[int, int] = {}     # tau -> the least prefix size CP-SAT left open
+        for _, deadline, prefix in self._candidates(x, tolerance):
+            if prefix is not None and prefix[1] > hard.get(prefix[0], n_all):
+                continue    # a larger set at a deadline already too hard this round
             left = None if until is None else until - time.perf_counter()
             if (len(rows) >= max_cuts or checks >= DEADLINE_MAX_CHECKS
                     or (left is not None and left <= 0.01)):
@@ -760,6 +772,9 @@ class DeadlineCuts:
             if nu < int((deadline >= 0).sum()):
                 self.proven = np.vstack([self.proven, deadline[None, :]])
                 self.proven_nu = np.append(self.proven_nu, nu)
+            if (prefix is not None and nu >= np.ceil(total - 1e-6)
+                    and (found is None or (found >= 0).sum() < np.ceil(total - 1e-6))):
+                hard[prefix[0]] = min(prefix[1], hard.get(prefix[0], n_all))
             if total > nu + tolerance:
                 cols = np.flatnonzero(counted)
                 rows.append((cols, np.ones(len(cols)), float(nu)))
