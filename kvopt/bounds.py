@@ -657,9 +657,10 @@ class DeadlineCuts:
 
     Measured (:func:`lp_bound`, 100 rounds, no time limit), the converged LP with cliques and
     headroom cuts, then with deadline cuts: n = 10, 602 -> 615 (optimum 616, 5 s); the first
-    two n = 12 benchmark instances, 471 -> 482 (optimum 498, 11 s) and 439 -> 464 (optimum
-    483, 18 s); n = 20, 977 -> 994 (best schedule 1,062, 430 s). At n = 50 the other cuts
-    are still being separated after 550 s, so none are tried there.
+    two n = 12 benchmark instances of each arrival model, 471 -> 482 (optimum 498, 11 s),
+    439 -> 464 (optimum 483, 18 s), 411 -> 428 (optimum 449, 5 s), 484 -> 495 (best 518,
+    33 s); n = 20, 977 -> 988 (best schedule 1,062, 97 s). At n = 50 the other cuts are
+    still being separated after 550 s, so none are tried there.
     """
 
     def __init__(self, instance: Instance, model: MilpModel,
