@@ -624,6 +624,8 @@ DEADLINE_MAX_CUTS = 40
 DEADLINE_MAX_CHECKS = 200
 #: :func:`lp_bound` separates deadline cuts in rounds with fewer other violated cuts than this
 DEADLINE_TRIGGER = 5
+#: cut rounds of :func:`best_bound`'s LP with deadline cuts
+DEADLINE_CUT_ROUNDS = 100
 #: the deadline sets tried besides the prefixes: each request's LP completion quantiles
 DEADLINE_QUANTILES = (0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 0.99)
 
@@ -1032,7 +1034,9 @@ def best_bound(instance: Instance, *, upper_bound: float | None = None,
     ``time_limit_s``; the LP has one column per request and start round, too many for traces of
     thousands of requests). With ``kth_time_limit_s`` also :func:`kth_completion_bound`
     (CP-SAT, that many seconds in all), whose :math:`L_k` the LP then takes as completion
-    caps; with ``deadline_cuts`` the LP also separates :class:`DeadlineCuts` (CP-SAT)."""
+    caps; with ``deadline_cuts`` the LP also separates :class:`DeadlineCuts` (CP-SAT), for up
+    to :data:`DEADLINE_CUT_ROUNDS` cut rounds (they start once the other cuts are nearly
+    done, which takes more than the default 15 rounds)."""
     t0 = time.perf_counter()
     best = max(sum_of_outputs_bound(instance), volume_bound(instance), headroom_bound(instance),
                core_bound(instance), key=lambda b: b.value)
@@ -1044,7 +1048,8 @@ def best_bound(instance: Instance, *, upper_bound: float | None = None,
                    key=lambda b: b.value)
     if instance.num_requests and use_lp:
         lp = lp_bound(instance, upper_bound=upper_bound, time_limit_s=time_limit_s, kth=kth,
-                      deadline_cuts=deadline_cuts)
+                      deadline_cuts=deadline_cuts,
+                      cut_rounds=DEADLINE_CUT_ROUNDS if deadline_cuts else HEADROOM_CUT_ROUNDS)
         if lp is not None and lp.value > best.value:
             best = lp
     return dataclasses.replace(best, runtime_s=time.perf_counter() - t0)

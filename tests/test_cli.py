@@ -368,6 +368,40 @@ def test_bound_kth_without_ortools_is_one_line(monkeypatch):
         "error: --kth-seconds needs OR-Tools: pip install 'kvopt[cpsat]'"]
 
 
+def test_bound_with_deadline_cuts(tmp_path):
+    """`bound --deadline-cuts` raises the LP bound of a paper-style n = 10 instance (all at
+    round 0, proven optimum 616) and names the deadline cuts; never above the optimum."""
+    pytest.importorskip("ortools")
+    from kvopt.generate import synthetic
+
+    path = tmp_path / "n10.json"
+    path.write_text(json.dumps(synthetic("zero", np.random.default_rng(100),
+                                         num_requests=10).to_dict()))
+    args = ["bound", str(path), "--json"]
+    plain = json.loads(runner.invoke(app, args).stdout)
+    result = runner.invoke(app, [*args, "--deadline-cuts"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert plain["bound"] < data["bound"] <= 616
+    assert "deadline cuts" in data["source"]
+
+
+@pytest.mark.parametrize("command", [
+    ["bound", "instances/demo/paper-zero-n10.json", "--deadline-cuts"],
+    ["solve", "instances/demo/paper-zero-n10.json", "--deadline-seconds", "1"],
+    ["ratio", "instances/demo/paper-zero-n10.json", "--deadline-seconds", "1"],
+])
+def test_deadline_options_without_ortools_are_one_line(monkeypatch, command):
+    import kvopt.bounds
+
+    monkeypatch.setattr(kvopt.bounds, "cpsat_available", lambda: False)
+    result = runner.invoke(app, command)
+    assert result.exit_code == 2
+    option = command[2]
+    assert result.output.strip().splitlines() == [
+        f"error: {option} needs OR-Tools: pip install 'kvopt[cpsat]'"]
+
+
 def test_ratio_with_kth_bounds_records_them(tmp_path):
     """`ratio --kth-seconds` on a cut-short solve: the interval's upper end uses the raised
     bound, and the run's records say which k-th budget they were made with (a rerun with

@@ -106,6 +106,11 @@ def test_resume_ignores_records_of_another_config_or_instance(tmp_path, monkeypa
     run([copy], ExperimentConfig(("fcfs",), "highs", 30.0), out_dir=tmp_path, workers=1,
         progress=False)
     assert len(calls) == 3
+    # time kept for deadline cuts is part of the config too
+    pytest.importorskip("ortools")
+    run([copy], ExperimentConfig(("fcfs",), "highs", 30.0, deadline_time_limit_s=1.0),
+        out_dir=tmp_path, workers=1, progress=False)
+    assert len(calls) == 4
 
 
 def test_corrupt_record_is_recomputed(tmp_path):
