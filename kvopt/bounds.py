@@ -616,7 +616,9 @@ def conflict_clique_cuts(instance: Instance, model: MilpModel, x: np.ndarray, *,
     return rows
 
 
-#: CP-SAT seconds for one deadline check of :class:`DeadlineCuts`
+#: CP-SAT seconds for one deadline check of :class:`DeadlineCuts` (measured with 30 s of LP
+#: on an n = 20 and an n = 16 instance: 0.15 s gives bounds of 980 and 725, 0.5 s 983 and
+#: 735, 1 s 977 and 729, 2 s 978 and 729)
 DEADLINE_CHECK_SECONDS = 0.5
 #: at most this many deadline cuts join the LP per separation round
 DEADLINE_MAX_CUTS = 40
