@@ -673,13 +673,18 @@ class DeadlineCuts:
         self.model = model
         self.completion = model.col_start + instance.output[model.col_req]
         n = instance.num_requests
-        known = [np.where(np.asarray(w) < 0, np.iinfo(np.int64).max, w) for w in witnesses or []]
-        self.witness = (np.array(known, dtype=np.int64) if known
-                        else np.zeros((0, n), dtype=np.int64))
+        self.witness = np.zeros((0, n), dtype=np.int64)   # completion rounds; never: int max
+        for known in witnesses or []:
+            self._add_witness(known)
         self.checked: set[bytes] = set()
         self.proven = np.zeros((0, n), dtype=np.int64)    # deadlines checked by CP-SAT ...
         self.proven_nu = np.zeros(0, dtype=np.int64)      # ... and their bounds nu
-        self.calls = 0
+
+    def _add_witness(self, completion: np.ndarray) -> None:
+        """A choice's completion rounds (negative: not chosen)."""
+        completion = np.asarray(completion, dtype=np.int64)
+        row = np.where(completion < 0, np.iinfo(np.int64).max, completion)
+        self.witness = np.vstack([self.witness, row[None, :]])
 
     def _known_bound(self, deadline: np.ndarray) -> int:
         """The least bound nu proven for deadlines at least as late for every request (fewer
@@ -761,25 +766,20 @@ class DeadlineCuts:
             if self._witnessed(deadline) >= np.ceil(total - 1e-6):
                 continue    # a choice found since shows it is not violated
             self.checked.add(key)
-            known = self._known_bound(deadline)
-            if total > known + tolerance:     # implied by a check already made
-                cols = np.flatnonzero(counted)
-                rows.append((cols, np.ones(len(cols)), float(known)))
-                continue
-            self.calls += 1
-            checks += 1
-            seconds = DEADLINE_CHECK_SECONDS if left is None else min(DEADLINE_CHECK_SECONDS,
-                                                                       left)
-            nu, found = most_meeting_deadlines(self.instance, deadline, time_limit_s=seconds)
-            if found is not None:
-                witness = np.where(found < 0, np.iinfo(np.int64).max, found)
-                self.witness = np.vstack([self.witness, witness[None, :]])
-            if nu < int((deadline >= 0).sum()):
-                self.proven = np.vstack([self.proven, deadline[None, :]])
-                self.proven_nu = np.append(self.proven_nu, nu)
-            if (prefix is not None and nu >= np.ceil(total - 1e-6)
-                    and (found is None or (found >= 0).sum() < np.ceil(total - 1e-6))):
-                hard[prefix[0]] = min(prefix[1], hard.get(prefix[0], n_all))
+            nu = self._known_bound(deadline)
+            if total <= nu + tolerance:     # not implied by a check already made: CP-SAT
+                checks += 1
+                seconds = (DEADLINE_CHECK_SECONDS if left is None
+                           else min(DEADLINE_CHECK_SECONDS, left))
+                nu, found = most_meeting_deadlines(self.instance, deadline, time_limit_s=seconds)
+                if found is not None:
+                    self._add_witness(found)
+                if nu < int((deadline >= 0).sum()):
+                    self.proven = np.vstack([self.proven, deadline[None, :]])
+                    self.proven_nu = np.append(self.proven_nu, nu)
+                if (prefix is not None and nu >= np.ceil(total - 1e-6)
+                        and (found is None or (found >= 0).sum() < np.ceil(total - 1e-6))):
+                    hard[prefix[0]] = min(prefix[1], hard.get(prefix[0], n_all))
             if total > nu + tolerance:
                 cols = np.flatnonzero(counted)
                 rows.append((cols, np.ones(len(cols)), float(nu)))

@@ -109,10 +109,10 @@ DEADLINE_HELP = ("Seconds kept back from the solver for the certified LP with de
                  "(CP-SAT), run after it when it proved nothing.")
 
 
-def _needs_cpsat(inst, kth_seconds: float | None, option: str = "--kth-seconds") -> None:
-    """``option`` (given a value) needs OR-Tools and a model CP-SAT can hold: one line if
-    not."""
-    if kth_seconds is None:
+def _needs_cpsat(inst, option: str, used: bool) -> None:
+    """``option``, when ``used``, needs OR-Tools and a model CP-SAT can hold (``inst``, if
+    given): one line if not."""
+    if not used:
         return
     from kvopt.bounds import cpsat_available
 
@@ -145,8 +145,8 @@ def solve(
 
     with _errors():
         inst = read_instance(instance)
-        _needs_cpsat(inst, kth_seconds)
-        _needs_cpsat(inst, deadline_seconds, "--deadline-seconds")
+        _needs_cpsat(inst, "--kth-seconds", kth_seconds is not None)
+        _needs_cpsat(inst, "--deadline-seconds", deadline_seconds is not None)
         result = solve_instance(inst, str(getattr(backend, "value", backend)),
                                 time_limit_s=time_limit, local_search_evaluations=local_search,
                                 threads=threads, kth_time_limit_s=kth_seconds,
@@ -293,8 +293,8 @@ def ratio(
         names = _parse_policies(policies)
         if out is not None and out.exists() and not out.is_dir():
             raise KvoptError(f"{out}: exists and is not a directory")
-        _needs_cpsat(None, kth_seconds)
-        _needs_cpsat(None, deadline_seconds, "--deadline-seconds")
+        _needs_cpsat(None, "--kth-seconds", kth_seconds is not None)
+        _needs_cpsat(None, "--deadline-seconds", deadline_seconds is not None)
         config = ExperimentConfig(names, str(getattr(backend, "value", backend)), time_limit,
                                   local_search, kth_seconds, deadline_seconds)
         result = run(inputs, config, out_dir=out, workers=workers, scheduler=scheduler,
@@ -500,8 +500,8 @@ def bound(
                                             restarts=restarts)[1:]
                      if len(inst) else (0, "-"))
         use_lp = lp if lp is not None else inst.num_requests <= 2000
-        _needs_cpsat(inst, kth_seconds)
-        _needs_cpsat(inst, 0.0 if deadline_cuts else None, "--deadline-cuts")
+        _needs_cpsat(inst, "--kth-seconds", kth_seconds is not None)
+        _needs_cpsat(inst, "--deadline-cuts", deadline_cuts)
         result = best_bound(inst, upper_bound=min(upper, best), time_limit_s=time_limit,
                             use_lp=use_lp, kth_time_limit_s=kth_seconds,
                             deadline_cuts=deadline_cuts)

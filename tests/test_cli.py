@@ -338,10 +338,9 @@ def test_bound_with_local_moves_is_seeded():
     assert data["best_known_source"].endswith("20 local moves, span 1")
 
 
-def test_bound_with_kth_completions(tmp_path):
-    """`bound --kth-seconds` raises the bound of a paper-style n = 10 instance (all at round 0,
-    proven optimum 616) from 594 to within 1% of the optimum, and names the completion caps;
-    without OR-Tools it is one clear line, exit 2."""
+def _n10_bounds(tmp_path, *options):
+    """`bound --json` of a paper-style n = 10 instance (all at round 0, proven optimum 616),
+    plain and with ``options``."""
     pytest.importorskip("ortools")
     from kvopt.generate import synthetic
 
@@ -350,48 +349,34 @@ def test_bound_with_kth_completions(tmp_path):
                                          num_requests=10).to_dict()))
     args = ["bound", str(path), "--json"]
     plain = json.loads(runner.invoke(app, args).stdout)
-    result = runner.invoke(app, [*args, "--kth-seconds", "20"])
+    result = runner.invoke(app, [*args, *options])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    return plain, json.loads(result.stdout)
+
+
+def test_bound_with_kth_completions(tmp_path):
+    """`bound --kth-seconds` raises the bound of the n = 10 instance from 594 to within 1% of
+    the optimum, and names the completion caps."""
+    plain, data = _n10_bounds(tmp_path, "--kth-seconds", "20")
     assert plain["bound"] < 0.97 * 616 < 0.99 * 616 < data["bound"] <= 616
     assert "completion caps" in data["source"]
 
 
-def test_bound_kth_without_ortools_is_one_line(monkeypatch):
-    import kvopt.bounds
-
-    monkeypatch.setattr(kvopt.bounds, "cpsat_available", lambda: False)
-    result = runner.invoke(app, ["bound", "instances/demo/paper-zero-n10.json",
-                                 "--kth-seconds", "1"])
-    assert result.exit_code == 2
-    assert result.output.strip().splitlines() == [
-        "error: --kth-seconds needs OR-Tools: pip install 'kvopt[cpsat]'"]
-
-
 def test_bound_with_deadline_cuts(tmp_path):
-    """`bound --deadline-cuts` raises the LP bound of a paper-style n = 10 instance (all at
-    round 0, proven optimum 616) and names the deadline cuts; never above the optimum."""
-    pytest.importorskip("ortools")
-    from kvopt.generate import synthetic
-
-    path = tmp_path / "n10.json"
-    path.write_text(json.dumps(synthetic("zero", np.random.default_rng(100),
-                                         num_requests=10).to_dict()))
-    args = ["bound", str(path), "--json"]
-    plain = json.loads(runner.invoke(app, args).stdout)
-    result = runner.invoke(app, [*args, "--deadline-cuts"])
-    assert result.exit_code == 0, result.output
-    data = json.loads(result.stdout)
+    """`bound --deadline-cuts` raises the LP bound of the n = 10 instance and names the
+    deadline cuts; never above the optimum."""
+    plain, data = _n10_bounds(tmp_path, "--deadline-cuts")
     assert plain["bound"] < data["bound"] <= 616
     assert "deadline cuts" in data["source"]
 
 
 @pytest.mark.parametrize("command", [
+    ["bound", "instances/demo/paper-zero-n10.json", "--kth-seconds", "1"],
     ["bound", "instances/demo/paper-zero-n10.json", "--deadline-cuts"],
     ["solve", "instances/demo/paper-zero-n10.json", "--deadline-seconds", "1"],
     ["ratio", "instances/demo/paper-zero-n10.json", "--deadline-seconds", "1"],
 ])
-def test_deadline_options_without_ortools_are_one_line(monkeypatch, command):
+def test_cpsat_options_without_ortools_are_one_line(monkeypatch, command):
     import kvopt.bounds
 
     monkeypatch.setattr(kvopt.bounds, "cpsat_available", lambda: False)

@@ -205,7 +205,7 @@ def kth_completion_lower_bound(instance: Instance, k: int, *, lower: int = 0,
 
 
 def most_meeting_deadlines(instance: Instance, deadline: np.ndarray, *,
-                           time_limit_s: float | None = None, at_least: int | None = None,
+                           time_limit_s: float | None = None,
                            seed: int = 0) -> tuple[int, np.ndarray | None]:
     r"""A proven upper bound :math:`
 u` on how many requests can complete by their
@@ -222,9 +222,7 @@ u` on how many requests can complete by their
     no earlier, choosing :math:`i` implies choosing :math:`j` (put :math:`j` in :math:`i`'s
     place at :math:`i`'s start: no more memory in any round, and it completes by
     :math:`i`'s deadline). So CP-SAT's proven bound on the maximum is at least every
-    schedule's count. With ``at_least``, only whether that many can: the bound is
-    ``at_least - 1`` if CP-SAT proves they cannot, the number of candidates otherwise (and
-    the choice found, if any).
+    schedule's count.
     """
     from ortools.sat.python import cp_model
 
@@ -240,23 +238,15 @@ u` on how many requests can complete by their
     model, chosen, start = _choice_model(sub, last - sub.output, last)
     for i in range(sub.num_requests):
         model.add(start[i] + o[i] <= int(last[i])).only_enforce_if(chosen[i])
-    if at_least is None:
-        model.maximize(sum(chosen))
-    else:
-        model.add(sum(chosen) >= int(at_least))
+    model.maximize(sum(chosen))
     solver = _solver(time_limit_s, seed)
     status = solver.solve(model)
     found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
     if status == cp_model.INFEASIBLE:
-        if at_least is None:
-            raise KvoptError("CP-SAT calls a deadline model infeasible, but choosing none is "
-                             "feasible")
-        return max(0, min(int(at_least) - 1, len(members))), None
-    if at_least is None:
-        raw = float(solver.best_objective_bound)
-        value = int(np.floor(raw + 1e-6)) if np.isfinite(raw) else len(members)
-    else:
-        value = len(members)
+        raise KvoptError("CP-SAT calls a deadline model infeasible, but choosing none is "
+                         "feasible")
+    raw = float(solver.best_objective_bound)
+    value = int(np.floor(raw + 1e-6)) if np.isfinite(raw) else len(members)
     if not found:
         return min(value, len(members)), None
     completion = np.full(instance.num_requests, -1, dtype=np.int64)
