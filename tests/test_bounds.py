@@ -17,6 +17,7 @@ from kvopt.bounds import (
     disjoint_cores,
     headroom_bound,
     headroom_cuts,
+    lagrangian_bound,
     lp_bound,
     sum_of_outputs_bound,
     volume_bound,
@@ -107,6 +108,54 @@ def test_any_dual_vector_gives_a_valid_bound(rows, memory, seed):
     model = build(inst, upper_bound=opt)
     y = np.random.default_rng(seed).normal(0, 3, size=model.num_rows)
     assert certified_dual_bound(model, y) <= opt + 1e-9
+
+
+@given(rows=ROWS, memory=st.integers(5, 9), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=60, deadline=None)
+def test_lagrangian_bound_is_valid_and_at_least_the_box_certificate(rows, memory, seed):
+    """For arbitrary multipliers: box certificate <= Lagrangian bound <= LP optimum <= optimum."""
+    inst = _instance(rows, memory)
+    opt, _ = brute_force_optimum(inst)
+    model = build(inst, upper_bound=opt)
+    y = np.random.default_rng(seed).normal(0, 3, size=model.num_rows)
+    lag = lagrangian_bound(model, y)
+    assert certified_dual_bound(model, y) <= lag + 1e-9
+    assert lag <= lp_bound(inst, model, cut_rounds=0, pricing=False).value + 1e-6 <= opt + 1e-6
+
+
+def test_lagrangian_bound_keeps_each_request_on_one_start():
+    """One request (0, s=1, o=2), M = 3, alone: the model's costs are the waits 0, 1, 2 of
+    starts 0..2 plus the offset o = 2. With the assignment dual wrongly at 10 the box
+    certificate charges every column's reduced cost: 10 + (0 - 10) + (1 - 10) + (2 - 10) + 2
+    = -15; the Lagrangian bound takes the cheapest start: 0 + 2 = 2, the optimum."""
+    inst = make_instance([(0, 1, 2)], memory=3)
+    model = build(inst, upper_bound=4)
+    assert model.row_names[0] == "assign_0" and model.offset == 2
+    assert model.cost.tolist() == [0.0, 1.0, 2.0]
+    y = np.zeros(model.num_rows)
+    y[0] = 10.0
+    assert certified_dual_bound(model, y) == -15.0
+    assert lagrangian_bound(model, y) == 2.0
+
+
+def test_purged_cut_rows_leave_the_lp_and_the_bound_valid(monkeypatch):
+    """With every slack cut row dropped after one solve, the LP still returns a bound at most
+    the optimum, and cut rows do leave it (the n = 10 benchmark instance, optimum 320)."""
+    import kvopt.bounds as bounds
+
+    dropped = []
+    purge = bounds._PricedLp.purge
+
+    def counting(self, min_rounds):
+        dropped.append(purge(self, min_rounds))
+        return dropped[-1]
+
+    monkeypatch.setattr(bounds, "CUT_PURGE_SOLVES", 1)
+    monkeypatch.setattr(bounds._PricedLp, "purge", counting)
+    inst = synthetic_set("zero", 20260111, 1, num_requests=10)[0]
+    value = lp_bound(inst, upper_bound=330, cut_rounds=30).value
+    assert sum(dropped) > 0
+    assert 250 < value <= 320
 
 
 def test_lp_bound_beats_sum_of_outputs_when_memory_binds():
