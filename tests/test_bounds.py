@@ -141,7 +141,7 @@ def test_lagrangian_bound_keeps_each_request_on_one_start():
 def test_purged_cut_rows_leave_the_lp_and_the_bound_valid(monkeypatch):
     """With every slack cut row dropped after one solve, the LP still returns a bound at most
     the optimum, and cut rows do leave it (the n = 10 benchmark instance, optimum 320)."""
-    import kvopt.bounds as bounds
+    from kvopt import bounds
 
     dropped = []
     purge = bounds._PricedLp.purge
