@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -1007,7 +1008,8 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
              cut_rounds: int = HEADROOM_CUT_ROUNDS,
              kth: np.ndarray | None = None, core_cliques: bool = True,
              conflict_cliques: bool = True, pricing: bool = True, with_point: bool = False,
-             deadline_cuts: bool = False, witnesses: list[np.ndarray] | None = None):
+             deadline_cuts: bool = False, witnesses: list[np.ndarray] | None = None,
+             stop: Callable[[], bool] | None = None):
     r"""The LP relaxation of the hindsight integer program, strengthened by headroom cuts and
     certified by weak duality.
 
@@ -1028,7 +1030,8 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
     too, in rounds where fewer than :data:`DEADLINE_TRIGGER` other cuts are violated (measured
     at n = 50: separating them as soon as the bound stalls, before the other cuts are done,
     leaves it lower after 550 s); ``witnesses`` are known schedules' completion
-    rounds, which spare CP-SAT checks.
+    rounds, which spare CP-SAT checks. ``stop`` is asked after every LP solve; ``True`` ends
+    the separation there (as a time limit does).
     Returns ``None`` if the LP solver gives no dual vector in the time limit, or if the model
     is too large to build (:data:`kvopt.milp.formulation.MAX_NONZEROS`). With ``with_point``
     returns ``(bound, x)``, ``x`` the last LP solution over all the model's columns (``None``
@@ -1063,6 +1066,9 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
                 break
             value, entering = solved
             best = value if best is None else max(best, value)
+            if stop is not None and stop():
+                solved = None
+                break
             if len(entering) == 0:
                 break
             relax.add_columns(entering)

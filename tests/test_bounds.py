@@ -158,6 +158,29 @@ def test_purged_cut_rows_leave_the_lp_and_the_bound_valid(monkeypatch):
     assert 250 < value <= 320
 
 
+def test_lp_bound_stops_when_asked(monkeypatch):
+    """``stop`` is asked after each LP solve: returning True ends the run after the first
+    solve, whose (valid) certificate is returned."""
+    import kvopt.bounds as bounds
+
+    solves = []
+    solve = bounds._PricedLp.solve
+
+    def counting(self, time_left_s):
+        solves.append(1)
+        return solve(self, time_left_s)
+
+    monkeypatch.setattr(bounds._PricedLp, "solve", counting)
+    inst = synthetic_set("zero", 20260111, 1, num_requests=10)[0]
+    asked = []
+    stopped = lp_bound(inst, upper_bound=330, cut_rounds=30,
+                       stop=lambda: asked.append(1) or True).value
+    assert len(solves) == len(asked) == 1
+    solves.clear()
+    full = lp_bound(inst, upper_bound=330, cut_rounds=30).value
+    assert len(solves) > 1 and stopped <= full <= 320
+
+
 def test_lp_bound_beats_sum_of_outputs_when_memory_binds():
     """Two requests that cannot overlap at all: the LP sees part of the forced wait."""
     # M = 6, both (0, s=2, o=2): optimum 6 (one waits 2 rounds); sum of outputs 4.

@@ -52,6 +52,55 @@ def test_cpsat_beats_mcsf_on_the_demo_instance():
     assert result.backend_status.startswith("cpsat: proven")
 
 
+def test_a_stop_event_ends_the_search():
+    """An n = 12 benchmark instance CP-SAT needs about 20 s to prove; with the stop event set
+    (even before the search starts) it returns unproven, its bound below the hint's cost."""
+    import threading
+
+    import numpy as np
+
+    from kvopt.generate import synthetic_set
+    from kvopt.solve import warm_start_schedule
+
+    inst = synthetic_set("zero", 20260113, 4, num_requests=12)[3]
+    hint = warm_start_schedule(inst)
+    cost = verify(inst, hint).total_latency
+    stop = threading.Event()
+    stop.set()
+    found = cpsat_solve(inst, incumbent=np.asarray(hint.final_starts()).tolist(),
+                        upper_bound=cost, time_limit_s=120, stop=stop)
+    assert not found.proven and found.bound < cost
+
+
+def test_cpsat_runs_beside_the_lp_and_stops_once_the_lp_proves(monkeypatch):
+    """solve starts the solver before the LP, hands the LP a stop test (false while the solver
+    runs), and sets the solver's stop event once the LP bound reaches the incumbent. Here
+    the solver waits for that event and the LP bound is faked to the incumbent's cost."""
+    from kvopt import solve as solve_module
+    from kvopt.bounds import Bound
+    from kvopt.exact.search import ExactResult
+    from kvopt.milp.backends import CpSatBackend
+
+    inst = read_instance(DEMO)
+    seen = {}
+
+    def waiting_solver(self, instance, *, stop, **kw):
+        seen["stopped"] = stop.wait(60)
+        return ExactResult(False, None, None, 0, 0)
+
+    def fake_lp(instance, model, **kw):
+        seen["solver running"] = not kw["stop"]()
+        return Bound(156, "fake LP", 0.0)   # MC-SF's cost, the incumbent here
+
+    monkeypatch.setattr(CpSatBackend, "solve_instance", waiting_solver)
+    monkeypatch.setattr(solve_module, "lp_bound", fake_lp)
+    monkeypatch.setattr(solve_module, "best_priority_list",
+                        lambda instance: (None, 10**9, None))   # keep MC-SF as the incumbent
+    result = solve(inst, "cpsat", time_limit_s=120)
+    assert seen == {"solver running": True, "stopped": True}
+    assert result.status is SolveStatus.OPTIMAL and result.objective == result.bound == 156
+
+
 def test_cpsat_refuses_a_model_too_large(make_instance, monkeypatch, tmp_path):
     """One interval per output token: a trace-sized instance gets a one-line error (exit 2)
     before any work, not an out-of-memory machine."""

@@ -74,6 +74,8 @@ class CpSatBackend:
 
     name = "cpsat"
     needs_instance = True
+    #: runs in C++ without Python's lock, so :func:`kvopt.solve.solve` runs it beside the LP
+    concurrent = True
 
     def check(self, instance) -> None:
         from kvopt.exact.cpsat import check_size
@@ -81,11 +83,11 @@ class CpSatBackend:
         check_size(instance)
 
     def solve_instance(self, instance, *, incumbent: list[int], upper_bound: int,
-                       time_limit_s: float | None, threads: int, seed: int):
+                       time_limit_s: float | None, threads: int, seed: int, stop=None):
         from kvopt.exact.cpsat import cpsat_solve
 
         return cpsat_solve(instance, incumbent=incumbent, upper_bound=upper_bound,
-                           time_limit_s=time_limit_s, threads=threads, seed=seed)
+                           time_limit_s=time_limit_s, threads=threads, seed=seed, stop=stop)
 
 
 def _load_search() -> SearchBackend:
