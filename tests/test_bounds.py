@@ -161,7 +161,7 @@ def test_purged_cut_rows_leave_the_lp_and_the_bound_valid(monkeypatch):
 def test_lp_bound_stops_when_asked(monkeypatch):
     """``stop`` is asked after each LP solve: returning True ends the run after the first
     solve, whose (valid) certificate is returned."""
-    import kvopt.bounds as bounds
+    from kvopt import bounds
 
     solves = []
     solve = bounds._PricedLp.solve
