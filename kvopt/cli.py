@@ -135,7 +135,8 @@ def solve(
     local_search: Annotated[int, typer.Option(
         min=0, help="Local-search moves improving MC-SF's schedule before the solve.")] = 0,
     threads: Annotated[int, typer.Option(
-        min=1, help="Solver threads (HiGHS, CBC) or CP-SAT workers.")] = 1,
+        min=1, help="Solver threads (HiGHS, CBC) or CP-SAT workers (CP-SAT runs beside the LP, "
+                    "which takes one more thread).")] = 1,
     kth_seconds: Annotated[float | None, typer.Option(min=0.0, help=KTH_HELP)] = None,
     deadline_seconds: Annotated[float | None, typer.Option(min=0.0, help=DEADLINE_HELP)] = None,
 ) -> None:

@@ -195,10 +195,14 @@ def solve(
         # the certified LP bound first (or beside the solver): kept even if the solver stops
         # before it has a bound of its own
         if future is not None:
-            lp = lp_bound(instance, model, time_limit_s=solver_time(), kth=kth,
-                          cut_rounds=(LP_MAX_CUT_ROUNDS if time_limit_s is not None
-                                      else HEADROOM_CUT_ROUNDS),
-                          stop=lambda: future.done() and future.result().proven)
+            try:
+                lp = lp_bound(instance, model, time_limit_s=solver_time(), kth=kth,
+                              cut_rounds=(LP_MAX_CUT_ROUNDS if time_limit_s is not None
+                                          else HEADROOM_CUT_ROUNDS),
+                              stop=lambda: future.done() and future.result().proven)
+            except BaseException:
+                stop.set()   # an error or Ctrl-C: do not leave CP-SAT running
+                raise
         elif time_limit_s is None:
             lp = lp_bound(instance, model, kth=kth)
         else:
@@ -217,7 +221,11 @@ def solve(
         if future is not None:
             if bound >= best_cost:
                 stop.set()   # the LP proved the incumbent optimal
-            found = future.result()
+            try:
+                found = future.result()
+            except BaseException:
+                stop.set()
+                raise
         else:
             found = solver.solve_instance(instance, incumbent=incumbent.final_starts(),
                                           upper_bound=upper, time_limit_s=solver_time(),

@@ -101,6 +101,35 @@ def test_cpsat_runs_beside_the_lp_and_stops_once_the_lp_proves(monkeypatch):
     assert result.status is SolveStatus.OPTIMAL and result.objective == result.bound == 156
 
 
+def test_an_lp_error_stops_the_solver_beside_it(monkeypatch):
+    """If the LP fails (or Ctrl-C arrives) while CP-SAT runs beside it, the error comes
+    through and CP-SAT is told to stop, not left running."""
+    import time
+
+    from kvopt import solve as solve_module
+    from kvopt.exact.search import ExactResult
+    from kvopt.milp.backends import CpSatBackend
+
+    seen = {}
+
+    def waiting_solver(self, instance, *, stop, **kw):
+        seen["stopped"] = stop.wait(60)
+        return ExactResult(False, None, None, 0, 0)
+
+    def failing_lp(instance, model, **kw):
+        raise RuntimeError("LP failed")
+
+    monkeypatch.setattr(CpSatBackend, "solve_instance", waiting_solver)
+    monkeypatch.setattr(solve_module, "lp_bound", failing_lp)
+    with pytest.raises(RuntimeError, match="LP failed"):
+        solve(read_instance(DEMO), "cpsat", time_limit_s=120)
+    for _ in range(100):
+        if "stopped" in seen:
+            break
+        time.sleep(0.05)
+    assert seen == {"stopped": True}
+
+
 def test_cpsat_refuses_a_model_too_large(make_instance, monkeypatch, tmp_path):
     """One interval per output token: a trace-sized instance gets a one-line error (exit 2)
     before any work, not an out-of-memory machine."""
