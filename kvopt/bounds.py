@@ -987,14 +987,13 @@ class _PricedLp:
             return None
         self.x = np.zeros(self.model.num_cols)
         self.x[self.columns] = sol.col_value
+        dual = np.array(sol.row_dual)
+        full = _with_rows(self.model, self.rows)
         if len(self.rows):
             first = self.model.num_rows
-            activity = np.array(sol.row_value)[first:]
-            dual = np.array(sol.row_dual)[first:]
-            upper = np.array([u for _, _, u in self.rows])
-            slack = (activity < upper - 1e-6) & (np.abs(dual) < 1e-9)
+            slack = ((np.array(sol.row_value)[first:] < full.row_upper[first:] - 1e-6)
+                     & (np.abs(dual[first:]) < 1e-9))
             self.slack_rounds = np.where(slack, self.slack_rounds + 1, 0)
-        full, dual = _with_rows(self.model, self.rows), np.array(sol.row_dual)
         _, reduced = certified_dual_bound(full, dual, with_reduced_costs=True)
         value = lagrangian_bound(full, dual)
         entering = np.flatnonzero(~self.active & (reduced < -1e-9))

@@ -70,6 +70,30 @@ def warm_start_schedule(instance: Instance) -> Schedule:
     return _twins_in_order(instance, simulate(instance, McSf()))
 
 
+def _lp_beside_solver(solver, instance: Instance, model, *, incumbent: np.ndarray, upper: int,
+                      seconds: float | None, kth: np.ndarray | None, threads: int, seed: int):
+    """The certified LP in this thread, the solver (``concurrent``: it releases Python's lock)
+    in another, both for ``seconds``; returns ``(lp bound, solver result)``. The LP stops once
+    the solver has proved its schedule optimal; the solver is stopped once the LP bound reaches
+    ``upper`` (the incumbent is then optimal), or if the LP fails or is interrupted."""
+    stop = threading.Event()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as executor:
+        future = executor.submit(solver.solve_instance, instance, incumbent=incumbent,
+                                 upper_bound=upper, time_limit_s=seconds, threads=threads,
+                                 seed=seed, stop=stop)
+        try:
+            lp = lp_bound(instance, model, time_limit_s=seconds, kth=kth,
+                          cut_rounds=(HEADROOM_CUT_ROUNDS if seconds is None
+                                      else LP_MAX_CUT_ROUNDS),
+                          stop=lambda: future.done() and future.result().proven)
+            if lp is not None and lp.value >= upper:
+                stop.set()
+            return lp, future.result()
+        except BaseException:
+            stop.set()   # an error or Ctrl-C: do not leave the solver running
+            raise
+
+
 def solve(
     instance: Instance,
     backend: str = "highs",
@@ -174,59 +198,40 @@ def solve(
     # a solver that runs without Python's lock (CP-SAT) runs beside the LP, on its own core
     beside = (lp_first and model is not None and upper > bound
               and getattr(solver, "concurrent", False))
-    reserve = deadline_time_limit_s
-    if beside and reserve is not None and time_limit_s is not None:
-        reserve = min(reserve, _remaining(t0, time_limit_s) / 2)
+    reserve = None
+
+    def keep_back() -> float | None:
+        """The seconds kept back for the deadline cuts: at most half of what is left."""
+        if deadline_time_limit_s is None or time_limit_s is None:
+            return deadline_time_limit_s
+        return min(deadline_time_limit_s, _remaining(t0, time_limit_s) / 2)
 
     def solver_time() -> float | None:
         left = _remaining(t0, time_limit_s)
         return left if left is None or reserve is None else max(0.01, left - reserve)
 
-    future = stop = None
+    lp = found = None
     if beside:
-        stop = threading.Event()
-        executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-        future = executor.submit(solver.solve_instance, instance,
-                                 incumbent=incumbent.final_starts(), upper_bound=upper,
-                                 time_limit_s=solver_time(), threads=threads, seed=seed,
-                                 stop=stop)
-        executor.shutdown(wait=False)
-    if lp_first and model is not None:
-        # the certified LP bound first (or beside the solver): kept even if the solver stops
-        # before it has a bound of its own
-        if future is not None:
-            try:
-                lp = lp_bound(instance, model, time_limit_s=solver_time(), kth=kth,
-                              cut_rounds=(LP_MAX_CUT_ROUNDS if time_limit_s is not None
-                                          else HEADROOM_CUT_ROUNDS),
-                              stop=lambda: future.done() and future.result().proven)
-            except BaseException:
-                stop.set()   # an error or Ctrl-C: do not leave CP-SAT running
-                raise
-        elif time_limit_s is None:
+        reserve = keep_back()
+        lp, found = _lp_beside_solver(
+            solver, instance, model, incumbent=incumbent.final_starts(), upper=upper,
+            seconds=solver_time(), kth=kth, threads=threads, seed=seed)
+    elif lp_first and model is not None:
+        # the certified LP bound first: cheap, and kept even if the MIP stops before its root
+        if time_limit_s is None:
             lp = lp_bound(instance, model, kth=kth)
         else:
             lp = lp_bound(instance, model, time_limit_s=LP_SHARE * _remaining(t0, time_limit_s),
                           cut_rounds=LP_MAX_CUT_ROUNDS, kth=kth)
-        if lp is not None and lp.value > bound:
-            bound, bound_source = float(lp.value), lp.source
-            words = "the incumbent meets the LP bound"
+    if lp is not None and lp.value > bound:
+        bound, bound_source = float(lp.value), lp.source
+        words = "the incumbent meets the LP bound"
     if not beside:
-        reserve = deadline_time_limit_s
-        if reserve is not None and time_limit_s is not None:
-            reserve = min(reserve, _remaining(t0, time_limit_s) / 2)
+        reserve = keep_back()
 
     # best_cost is still the incumbent's cost here: bound < best_cost means "not yet proven"
-    if future is not None or (bound < best_cost and getattr(solver, "needs_instance", False)):
-        if future is not None:
-            if bound >= best_cost:
-                stop.set()   # the LP proved the incumbent optimal
-            try:
-                found = future.result()
-            except BaseException:
-                stop.set()
-                raise
-        else:
+    if found is not None or (bound < best_cost and getattr(solver, "needs_instance", False)):
+        if found is None:
             found = solver.solve_instance(instance, incumbent=incumbent.final_starts(),
                                           upper_bound=upper, time_limit_s=solver_time(),
                                           threads=threads, seed=seed)
