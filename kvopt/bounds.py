@@ -25,6 +25,7 @@ __all__ = [
     "KTH_SOURCE",
     "Bound",
     "DeadlineCuts",
+    "LpCertificate",
     "best_bound",
     "certified_dual_bound",
     "column_conflicts",
@@ -40,6 +41,7 @@ __all__ = [
     "kth_completion_bounds",
     "lagrangian_bound",
     "lp_bound",
+    "reduced_cost_fixing",
     "sorted_completion_bound",
     "strongest_core_set",
     "sum_of_outputs_bound",
@@ -47,13 +49,24 @@ __all__ = [
 ]
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class LpCertificate:
+    """The dual vector behind an LP bound: ``row_dual`` over the integer program's rows followed
+    by the cut ``rows`` (each ``(cols, values, upper)``, valid in every schedule) that LP held."""
+
+    rows: list
+    row_dual: np.ndarray
+
+
 @dataclasses.dataclass(frozen=True)
 class Bound:
-    """A proven lower bound ``value`` (integral: the objective is) from relaxation ``source``."""
+    """A proven lower bound ``value`` (integral: the objective is) from relaxation ``source``;
+    an LP bound also carries its ``certificate`` (for :func:`reduced_cost_fixing`)."""
 
     value: int
     source: str
     runtime_s: float
+    certificate: LpCertificate | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict:
         return {"bound": self.value, "source": self.source, "seconds": round(self.runtime_s, 6)}
@@ -469,11 +482,18 @@ def lagrangian_bound(model: MilpModel, row_dual: np.ndarray) -> float:
     priced in). Falls back to :func:`certified_dual_bound` if the first rows are not the
     assignment rows of :func:`kvopt.milp.formulation.build` over ``[0, 1]`` columns.
     """
+    parts = _lagrangian_parts(model, row_dual)
+    return certified_dual_bound(model, row_dual) if parts is None else parts[0]
+
+
+def _lagrangian_parts(model: MilpModel, row_dual: np.ndarray):
+    """``(value, slack)`` of :func:`lagrangian_bound`, ``slack`` per column: its reduced cost
+    above its request's cheapest column; ``None`` where that function falls back."""
     n = int(model.col_req.max()) + 1 if model.num_cols else 0
     if (n == 0 or model.num_rows < n
             or not all(name.startswith("assign_") for name in model.row_names[:n])
             or (model.col_lower != 0).any() or (model.col_upper != 1).any()):
-        return certified_dual_bound(model, row_dual)
+        return None
     y = np.asarray(row_dual, dtype=np.float64).copy()
     y[:n] = 0.0   # the assignment rows stay in the subproblem
     value, reduced = certified_dual_bound(model, y, with_reduced_costs=True)
@@ -482,7 +502,37 @@ def lagrangian_bound(model: MilpModel, row_dual: np.ndarray) -> float:
     charged = np.minimum(0.0, reduced)
     cheapest = np.full(n, np.inf)
     np.minimum.at(cheapest, model.col_req, reduced)
-    return value - float(charged.sum()) + float(cheapest.sum())
+    value = value - float(charged.sum()) + float(cheapest.sum())
+    return value, reduced - cheapest[model.col_req]
+
+
+def reduced_cost_fixing(model: MilpModel, certificate: LpCertificate, upper_bound: float,
+                        keep: np.ndarray | None = None) -> MilpModel:
+    r"""``model`` with the certificate's cut rows appended and, fixed at 0, every column that
+    lies in no schedule of total latency below ``upper_bound`` (except those ``keep`` marks,
+    e.g. the incumbent's, so it stays feasible).
+
+    Valid: at the certificate's multipliers :math:`\lambda` (assignment rows kept, as in
+    :func:`lagrangian_bound`, value :math:`L`), a schedule :math:`x` satisfies every row, so
+    :math:`c x \ge \lambda^T \beta + \sum_i r_{i,k_i} = L + \sum_i \sigma_{i,k_i}`, where
+    :math:`\sigma_{i,k} = r_{i,k} - \min_{k'} r_{i,k'} \ge 0`. A schedule using column
+    :math:`(i, k)` therefore costs at least :math:`L + \sigma_{i,k}`; when that exceeds
+    :math:`U - 1` (a guard of ``1e-6`` against rounding), its integral cost is at least
+    :math:`U`: it is no better than the schedule of cost :math:`U`. So the restricted program,
+    which keeps that schedule's columns, has the same optimum as ``model``, and any bound on it
+    bounds the optimum. The appended rows hold in every schedule (they are valid cuts).
+    """
+    with_rows = _with_rows(model, certificate.rows)
+    parts = _lagrangian_parts(with_rows, certificate.row_dual)
+    if parts is None:
+        return with_rows
+    value, slack = parts
+    fixed = value + slack - 1e-6 > upper_bound - 1
+    if keep is not None:
+        fixed &= ~(np.asarray(keep) > 0.5)
+    upper = with_rows.col_upper.copy()
+    upper[fixed] = 0.0
+    return dataclasses.replace(with_rows, col_upper=upper)
 
 
 #: separation rounds of :func:`headroom_cuts` in :func:`lp_bound` (0: the plain LP)
@@ -899,6 +949,7 @@ class _PricedLp:
         self.position = np.full(model.num_cols, -1, dtype=np.int64)
         self.columns: list[int] = []
         self.x = np.zeros(model.num_cols)
+        self.dual = np.zeros(0)   # the last solve's row duals (model rows, then cut rows)
         row_of = np.repeat(np.arange(model.num_rows), np.diff(model.row_ptr))
         by_col = np.argsort(model.col_idx, kind="stable")
         self.csc_row, self.csc_val = row_of[by_col], model.values[by_col]
@@ -988,6 +1039,7 @@ class _PricedLp:
         self.x = np.zeros(self.model.num_cols)
         self.x[self.columns] = sol.col_value
         dual = np.array(sol.row_dual)
+        self.dual = dual
         full = _with_rows(self.model, self.rows)
         if len(self.rows):
             first = self.model.num_rows
@@ -1055,6 +1107,7 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
     used = {"core cliques": 0, "conflict cliques": 0, "headroom cuts": 0, "deadline cuts": 0}
     deadlines = DeadlineCuts(instance, model, witnesses) if deadline_cuts and cut_rounds else None
     best: float | None = None
+    certificate: LpCertificate | None = None
     index = _cut_index(instance, model) if cut_rounds > 0 else None
     for round_ in range(cut_rounds + 1):
         # price columns in until none has a negative reduced cost: x is then the LP optimum
@@ -1064,7 +1117,8 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
             if solved is None:
                 break
             value, entering = solved
-            best = value if best is None else max(best, value)
+            if best is None or value > best:
+                best, certificate = value, LpCertificate(list(relax.rows), relax.dual)
             if stop is not None and stop():
                 solved = None
                 break
@@ -1096,7 +1150,7 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
     extras = ((["completion caps"] if caps else [])
               + [name for name, count in used.items() if count])
     source = " + ".join(["LP relaxation", *extras]) + " (dual-certified)"
-    bound = Bound(math.ceil(best - 1e-6), source, time.perf_counter() - t0)
+    bound = Bound(math.ceil(best - 1e-6), source, time.perf_counter() - t0, certificate)
     return (bound, relax.x) if with_point else bound
 
 

@@ -16,6 +16,7 @@ from kvopt.bounds import (
     headroom_bound,
     kth_completion_bounds,
     lp_bound,
+    reduced_cost_fixing,
     sorted_completion_bound,
     volume_bound,
 )
@@ -248,14 +249,19 @@ def solve(
         if found.bound > bound:
             bound, bound_source = float(found.bound), backend
     elif bound < best_cost:
-        raw = solver.solve(model, time_limit_s=solver_time(), mip_rel_gap=mip_rel_gap,
-                           warm_start=encode(model, incumbent.final_starts()), threads=threads,
-                           seed=seed)
+        warm = encode(model, incumbent.final_starts())
+        mip = model
+        if lp is not None and lp.certificate is not None:
+            # the LP's cuts join, and columns in no better schedule are fixed at 0 (exact: see
+            # reduced_cost_fixing); the incumbent's columns stay
+            mip = reduced_cost_fixing(model, lp.certificate, best_cost, keep=warm)
+        raw = solver.solve(mip, time_limit_s=solver_time(), mip_rel_gap=mip_rel_gap,
+                           warm_start=warm, threads=threads, seed=seed)
         words, failed = raw.backend_status, raw.failed
         if raw.infeasible:
             raise KvoptError(f"{backend} calls the model infeasible, but MC-SF's schedule is feasible")
         if raw.col_value is not None:
-            schedule = decode(instance, model, raw.col_value)
+            schedule = decode(instance, mip, raw.col_value)
             cost = verify(instance, schedule).total_latency
             if raw.objective is None or abs(raw.objective - cost) > 1e-6 * max(1.0, cost):
                 raise KvoptError(f"{backend} objective {raw.objective} differs from the verified "

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from conftest import make_instance
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kvopt.bounds import (
+    LpCertificate,
     best_bound,
     certified_dual_bound,
     column_conflicts,
@@ -19,6 +21,7 @@ from kvopt.bounds import (
     headroom_cuts,
     lagrangian_bound,
     lp_bound,
+    reduced_cost_fixing,
     sum_of_outputs_bound,
     volume_bound,
 )
@@ -334,7 +337,72 @@ def test_lp_point_is_the_lp_solution(rows, memory):
     bound, x = lp_bound(inst, model, with_point=True)
     assert bound.value == lp_bound(inst, model).value <= opt
     assert np.allclose(np.bincount(model.col_req, weights=x, minlength=inst.num_requests), 1)
-    row_of = np.repeat(np.arange(model.num_rows), np.diff(model.row_ptr))
-    lhs = np.bincount(row_of, weights=model.values * x[model.col_idx], minlength=model.num_rows)
+    lhs = _row_activity(model, x)
     assert np.all(lhs <= model.row_upper + 1e-6) and np.all(lhs >= model.row_lower - 1e-6)
     assert model.cost @ x + model.offset >= bound.value - 1 - 1e-6
+
+
+def _better_schedules(inst, upper, seed):
+    """Start rounds of schedules cheaper than ``upper`` (the brute-force optimum and random list
+    schedules), identical requests in position order as the program's rows ask."""
+    from kvopt.milp.formulation import identical_groups
+
+    opt, starts = brute_force_optimum(inst)
+    found = [np.asarray(starts)] if opt < upper else []
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        schedule, cost = list_schedule(inst, rng.permutation(inst.num_requests))
+        if cost < upper:
+            found.append(schedule.final_starts())
+    for starts in found:
+        for group in identical_groups(inst):
+            starts[group] = np.sort(starts[group])
+    return found
+
+
+@given(rows=ROWS, memory=st.integers(5, 9), seed=st.integers(0, 2**32 - 1),
+       perturbed=st.booleans())
+@settings(max_examples=100, deadline=None)
+def test_reduced_cost_fixing_keeps_every_better_schedule(rows, memory, seed, perturbed):
+    """Whatever the multipliers (the LP's with its cuts, or those perturbed): no column
+    of a schedule cheaper than the incumbent is fixed, the incumbent's columns stay, and every
+    such schedule satisfies the appended cut rows."""
+    inst, model, point = _schedule_point(rows, memory, seed)
+    upper = round(model.cost @ point + model.offset)   # the list schedule's total latency
+    certificate = lp_bound(inst, model, cut_rounds=5).certificate
+    if perturbed:   # any multipliers are valid: the LP's with noise of either sign
+        noise = np.random.default_rng(seed).normal(0, 1, size=len(certificate.row_dual))
+        certificate = LpCertificate(certificate.rows, certificate.row_dual + noise)
+    mip = reduced_cost_fixing(model, certificate, upper, keep=point)
+    assert (mip.col_upper[point > 0.5] == 1).all()
+    for starts in _better_schedules(inst, upper, seed):
+        x = encode(mip, starts)
+        assert x is not None and (mip.col_upper[x > 0.5] == 1).all()
+        assert (_row_activity(mip, x) <= mip.row_upper + 1e-9).all()
+
+
+def _row_activity(model, x):
+    """``A x`` of the model's rows."""
+    row_of = np.repeat(np.arange(model.num_rows), np.diff(model.row_ptr))
+    return np.bincount(row_of, weights=model.values * x[model.col_idx], minlength=model.num_rows)
+
+
+@pytest.mark.parametrize("mip_backend", ["highs", "cbc"])
+def test_reduced_cost_fixing_fixes_most_columns_and_keeps_the_optimum(mip_backend):
+    """On a 10-request paper instance (optimum 154, MC-SF 165), the LP's multipliers fix
+    most columns, and the restricted program proves the same optimum on every backend."""
+    from kvopt.milp.backends import get_backend
+    from kvopt.solve import warm_start_schedule
+
+    inst = synthetic_set("zero", 20260111, 4, num_requests=10)[3]
+    schedule = warm_start_schedule(inst)
+    upper = verify(inst, schedule).total_latency
+    assert upper == 165
+    model = build(inst, upper_bound=upper)
+    warm = encode(model, schedule.final_starts())
+    mip = reduced_cost_fixing(model, lp_bound(inst, model).certificate, upper, keep=warm)
+    assert (mip.col_upper == 0).sum() > model.num_cols / 2
+    assert mip.num_rows > model.num_rows          # the LP's cuts joined
+    raw = get_backend(mip_backend).solve(mip, time_limit_s=60, mip_rel_gap=0, warm_start=warm,
+                                         threads=1, seed=0)
+    assert raw.proven and round(raw.objective) == 154
