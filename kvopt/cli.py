@@ -22,6 +22,7 @@ import numpy as np
 import typer
 
 from kvopt.exceptions import KvoptError
+from kvopt.heuristics import SERIAL_MOVES
 from kvopt.milp.backends import BACKENDS
 from kvopt.policies import POLICIES
 
@@ -105,6 +106,10 @@ KTH_HELP = ("Seconds for bounding each k-th completion by the least makespan of 
             "requests (CP-SAT): a sum bound, and completion caps for the LP.")
 
 
+SERIAL_HELP = ("Moves of the serial priority-list search (rounds can be held for later "
+               "arrivals) improving the incumbent before each solve.")
+
+
 DEADLINE_HELP = ("Seconds kept back from the solver for the certified LP with deadline cuts "
                  "(CP-SAT), run after it when it proved nothing.")
 
@@ -134,6 +139,7 @@ def solve(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     local_search: Annotated[int, typer.Option(
         min=0, help="Local-search moves improving MC-SF's schedule before the solve.")] = 0,
+    serial_moves: Annotated[int, typer.Option(min=0, help=SERIAL_HELP)] = SERIAL_MOVES,
     threads: Annotated[int, typer.Option(
         min=1, help="Solver threads (HiGHS, CBC) or CP-SAT workers (CP-SAT runs beside the LP, "
                     "which takes one more thread).")] = 1,
@@ -150,7 +156,7 @@ def solve(
         _needs_cpsat(inst, "--deadline-seconds", deadline_seconds is not None)
         result = solve_instance(inst, str(getattr(backend, "value", backend)),
                                 time_limit_s=time_limit, local_search_evaluations=local_search,
-                                threads=threads, kth_time_limit_s=kth_seconds,
+                                serial_moves=serial_moves, threads=threads, kth_time_limit_s=kth_seconds,
                                 deadline_time_limit_s=deadline_seconds)
     data = {"instance": inst.name, **result.to_dict()}
     if as_json:
@@ -284,6 +290,7 @@ def ratio(
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
     local_search: Annotated[int, typer.Option(
         min=0, help="Local-search moves improving MC-SF's schedule before each solve.")] = 0,
+    serial_moves: Annotated[int, typer.Option(min=0, help=SERIAL_HELP)] = SERIAL_MOVES,
     kth_seconds: Annotated[float | None, typer.Option(min=0.0, help=KTH_HELP)] = None,
     deadline_seconds: Annotated[float | None, typer.Option(min=0.0, help=DEADLINE_HELP)] = None,
 ) -> None:
@@ -297,7 +304,7 @@ def ratio(
         _needs_cpsat(None, "--kth-seconds", kth_seconds is not None)
         _needs_cpsat(None, "--deadline-seconds", deadline_seconds is not None)
         config = ExperimentConfig(names, str(getattr(backend, "value", backend)), time_limit,
-                                  local_search, kth_seconds, deadline_seconds)
+                                  local_search, kth_seconds, deadline_seconds, serial_moves)
         result = run(inputs, config, out_dir=out, workers=workers, scheduler=scheduler,
                      progress=progress)
         if out is not None:

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from kvopt.exceptions import KvoptError
+from kvopt.heuristics import SERIAL_MOVES
 from kvopt.instance import Instance
 from kvopt.ratio import RatioReport, RatioSummary, aggregate, competitive_ratio
 from kvopt.read import read_instance, write_json_atomic
@@ -58,13 +59,15 @@ class ExperimentConfig:
     local_search_evaluations: int = 0
     kth_time_limit_s: float | None = None
     deadline_time_limit_s: float | None = None
+    serial_moves: int = SERIAL_MOVES
 
     def to_dict(self) -> dict[str, Any]:
         return {"policies": list(self.policies), "backend": self.backend,
                 "time_limit_s": self.time_limit_s,
                 "local_search_evaluations": self.local_search_evaluations,
                 "kth_time_limit_s": self.kth_time_limit_s,
-                "deadline_time_limit_s": self.deadline_time_limit_s}
+                "deadline_time_limit_s": self.deadline_time_limit_s,
+                "serial_moves": self.serial_moves}
 
 
 def instance_digest(instance: Instance) -> str:
@@ -101,6 +104,7 @@ def evaluate_instance(instance_data: dict[str, Any], config: ExperimentConfig) -
     digest = instance_digest(instance)
     opt = solve(instance, config.backend, time_limit_s=config.time_limit_s,
                 local_search_evaluations=config.local_search_evaluations,
+                serial_moves=config.serial_moves,
                 kth_time_limit_s=config.kth_time_limit_s,
                 deadline_time_limit_s=config.deadline_time_limit_s)
     if opt.schedule is None:
@@ -168,6 +172,7 @@ def _matches(record: Any, digest: str, config: ExperimentConfig) -> bool:
             and cfg.get("local_search_evaluations", 0) == config.local_search_evaluations
             and cfg.get("kth_time_limit_s") == config.kth_time_limit_s
             and cfg.get("deadline_time_limit_s") == config.deadline_time_limit_s
+            and cfg.get("serial_moves", 0) == config.serial_moves
             and set(config.policies) <= set(record.get("policies", {})))
 
 

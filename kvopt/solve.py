@@ -21,7 +21,13 @@ from kvopt.bounds import (
     volume_bound,
 )
 from kvopt.exceptions import KvoptError
-from kvopt.heuristics import best_priority_list, local_search
+from kvopt.heuristics import (
+    SERIAL_MAX_REQUESTS,
+    SERIAL_MOVES,
+    best_priority_list,
+    local_search,
+    serial_search,
+)
 from kvopt.instance import Instance
 from kvopt.milp.backends import get_backend
 from kvopt.milp.decode import decode, encode
@@ -105,6 +111,7 @@ def solve(
     seed: int = 0,
     lp_first: bool = True,
     local_search_evaluations: int = 0,
+    serial_moves: int = SERIAL_MOVES,
     kth_time_limit_s: float | None = None,
     deadline_time_limit_s: float | None = None,
 ) -> SolveResult:
@@ -131,6 +138,10 @@ def solve(
         Before the solver, improve MC-SF's schedule by this many local-search moves
         (:func:`kvopt.heuristics.local_search`, seeded by ``seed``); the better schedule is the
         warm start and narrows the start windows.
+    serial_moves
+        Then this many moves of :func:`kvopt.heuristics.serial_search` (priority lists placed
+        serially, so rounds can be held for later arrivals; seeded by ``seed``), up to
+        :data:`~kvopt.heuristics.SERIAL_MAX_REQUESTS` requests; a better schedule replaces the incumbent.
     lp_first
         Certify the LP-relaxation bound (:func:`kvopt.bounds.lp_bound`) before the MIP, so a
         time-limited solve reports at least that bound. With ``time_limit_s`` the LP gets
@@ -170,6 +181,11 @@ def solve(
         improved, cost = local_search(instance, np.random.default_rng(seed),
                                       time_limit_s=math.inf,
                                       max_evaluations=local_search_evaluations)
+        if cost < upper:
+            incumbent, upper = _twins_in_order(instance, improved), cost
+    if serial_moves > 0 and instance.num_requests <= SERIAL_MAX_REQUESTS:
+        improved, cost = serial_search(instance, np.random.default_rng(seed), moves=serial_moves,
+                                       incumbent=incumbent)
         if cost < upper:
             incumbent, upper = _twins_in_order(instance, improved), cost
     lower = trivial_bound(instance)

@@ -49,6 +49,7 @@ from typing import Any
 from kvopt.exceptions import KvoptError
 from kvopt.experiment import ExperimentConfig, run, write_csv_atomic
 from kvopt.generate import synthetic_set
+from kvopt.heuristics import SERIAL_MOVES
 from kvopt.instance import Instance
 from kvopt.ratio import RatioReport, RatioSummary, aggregate, format_interval
 from kvopt.read import write_json_atomic
@@ -282,6 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--local-search", type=int, default=DEFAULT_LOCAL_SEARCH,
                         help="local-search moves improving MC-SF's schedule before each solve "
                              f"(default {DEFAULT_LOCAL_SEARCH})")
+    parser.add_argument("--serial-moves", type=int, default=SERIAL_MOVES,
+                        help="moves of the serial priority-list search before each solve "
+                             f"(default {SERIAL_MOVES})")
     args = parser.parse_args(argv)
     from kvopt.policies import POLICIES
 
@@ -298,7 +302,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(exc))
     out: Path = args.out
     config = ExperimentConfig(policies, args.backend, args.time_limit, args.local_search,
-                              deadline_time_limit_s=args.deadline_seconds)
+                              deadline_time_limit_s=args.deadline_seconds,
+                              serial_moves=args.serial_moves)
     all_instances = [inst for model in sets for inst in sets[model]]
     by_name = {inst.name: inst for inst in all_instances}
     model_of = {inst.name: model for model, insts in sets.items() for inst in insts}

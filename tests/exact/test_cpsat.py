@@ -96,7 +96,7 @@ def test_cpsat_runs_beside_the_lp_and_stops_once_the_lp_proves(monkeypatch):
     monkeypatch.setattr(solve_module, "lp_bound", fake_lp)
     monkeypatch.setattr(solve_module, "best_priority_list",
                         lambda instance: (None, 10**9, None))   # keep MC-SF as the incumbent
-    result = solve(inst, "cpsat", time_limit_s=120)
+    result = solve(inst, "cpsat", time_limit_s=120, serial_moves=0)
     assert seen == {"solver running": True, "stopped": True}
     assert result.status is SolveStatus.OPTIMAL and result.objective == result.bound == 156
 

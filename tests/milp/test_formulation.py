@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kvopt.bruteforce import brute_force_optimum
+from kvopt.heuristics import SERIAL_MOVES
 from kvopt.milp.decode import decode, encode
 from kvopt.milp.formulation import build, start_windows
 from kvopt.policies import POLICIES
@@ -39,7 +40,7 @@ def test_shortest_first_is_not_always_optimal(backend):
     # brute force; we pin the brute-force value derived by enumeration: starts (A, B, C).
     inst = make_instance([(0, 1, 5), (0, 3, 1), (0, 3, 1)], memory=7)
     opt, _ = brute_force_optimum(inst)
-    result = solve(inst, backend=backend)
+    result = solve(inst, backend=backend, serial_moves=0)   # the solver finds it
     assert result.status is SolveStatus.OPTIMAL and result.objective == opt
     assert verify(inst, result.schedule).total_latency == opt
 
@@ -75,14 +76,15 @@ def test_time_limited_large_solve_is_not_optimal(backend):
     assert result.runtime_s < 20
 
 
-@given(rows=ROWS, memory=st.integers(5, 9))
+@given(rows=ROWS, memory=st.integers(5, 9), serial_moves=st.sampled_from([0, SERIAL_MOVES]))
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_optimum_equals_brute_force(backend, rows, memory):
-    """The proven optimum equals exhaustive enumeration, and its schedule passes the verifier."""
+def test_optimum_equals_brute_force(backend, rows, memory, serial_moves):
+    """The proven optimum equals exhaustive enumeration, and its schedule passes the verifier
+    (with the serial search's incumbent, or without it, so the solver finds the optimum)."""
     rows = [(a, s, min(o, memory - s)) for a, s, o in rows]
     inst = make_instance(rows, memory=memory)
     opt, _ = brute_force_optimum(inst)
-    result = solve(inst, backend=backend)
+    result = solve(inst, backend=backend, serial_moves=serial_moves)
     assert result.status is SolveStatus.OPTIMAL
     assert result.objective == opt == verify(inst, result.schedule).total_latency
 
@@ -93,7 +95,7 @@ def test_backends_agree_and_no_policy_beats_optimum(rows, memory):
     """HiGHS, CBC and the exact search prove the same optimum; no policy's cost is below it."""
     rows = [(a, s, min(o, memory - s)) for a, s, o in rows]
     inst = make_instance(rows, memory=memory)
-    highs, cbc, search = solve(inst, "highs"), solve(inst, "cbc"), solve(inst, "search")
+    highs, cbc, search = (solve(inst, name, serial_moves=0) for name in ("highs", "cbc", "search"))
     assert highs.status is cbc.status is search.status is SolveStatus.OPTIMAL
     assert highs.objective == cbc.objective == search.objective
     for name, policy_cls in POLICIES.items():
