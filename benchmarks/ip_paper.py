@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 from kvopt.generate import synthetic_set
+from kvopt.heuristics import SERIAL_MOVES
 from kvopt.result import SolveStatus
 from kvopt.solve import solve
 from kvopt.verify import verify
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--deadline-seconds", type=float, default=None,
                    help="seconds kept back per instance for the LP with deadline cuts")
+    p.add_argument("--serial-moves", type=int, default=SERIAL_MOVES,
+                   help=f"serial list-search moves before each solve (default {SERIAL_MOVES})")
     args = p.parse_args(argv)
     backends = args.backend or ["highs", "cbc", "cpsat"]
     sizes = [None if s == "paper" else int(s) for s in args.sizes.split(",")]
@@ -52,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
                 for inst in instances:
                     t0 = time.perf_counter()
                     res = solve(inst, backend, time_limit_s=args.time_limit, threads=args.threads,
-                                deadline_time_limit_s=args.deadline_seconds)
+                                deadline_time_limit_s=args.deadline_seconds,
+                                serial_moves=args.serial_moves)
                     wall = time.perf_counter() - t0
                     assert verify(inst, res.schedule).total_latency == res.objective
                     gap = res.gap if res.gap is not None else float("nan")

@@ -50,6 +50,8 @@ __all__ = ["solve", "trivial_bound", "warm_start_schedule"]
 #: all of it leaves CP-SAT no time to improve a schedule it improves by 5.7% with 80%
 LP_SHARE = 0.8
 LP_MAX_CUT_ROUNDS = 100
+#: with a time limit, the serial search (``serial_moves``) stops after this share of it
+SERIAL_SHARE = 0.2
 
 
 def _remaining(t0: float, time_limit_s: float | None) -> float | None:
@@ -141,7 +143,8 @@ def solve(
     serial_moves
         Then this many moves of :func:`kvopt.heuristics.serial_search` (priority lists placed
         serially, so rounds can be held for later arrivals; seeded by ``seed``), up to
-        :data:`~kvopt.heuristics.SERIAL_MAX_REQUESTS` requests; a better schedule replaces the incumbent.
+        :data:`~kvopt.heuristics.SERIAL_MAX_REQUESTS` requests and, with ``time_limit_s``, for
+        at most :data:`SERIAL_SHARE` of it; a better schedule replaces the incumbent.
     lp_first
         Certify the LP-relaxation bound (:func:`kvopt.bounds.lp_bound`) before the MIP, so a
         time-limited solve reports at least that bound. With ``time_limit_s`` the LP gets
@@ -184,8 +187,10 @@ def solve(
         if cost < upper:
             incumbent, upper = _twins_in_order(instance, improved), cost
     if serial_moves > 0 and instance.num_requests <= SERIAL_MAX_REQUESTS:
-        improved, cost = serial_search(instance, np.random.default_rng(seed), moves=serial_moves,
-                                       incumbent=incumbent)
+        # with a time limit, at most SERIAL_SHARE of what is left
+        improved, cost = serial_search(
+            instance, np.random.default_rng(seed), moves=serial_moves, incumbent=incumbent,
+            time_limit_s=None if time_limit_s is None else SERIAL_SHARE * _remaining(t0, time_limit_s))
         if cost < upper:
             incumbent, upper = _twins_in_order(instance, improved), cost
     lower = trivial_bound(instance)

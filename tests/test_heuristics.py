@@ -251,3 +251,12 @@ def test_serial_search_beats_the_list_search_with_poisson_arrivals():
     schedule, serial = serial_search(inst, np.random.default_rng(0), moves=1000)
     assert verify(inst, schedule).total_latency == serial < listed
     assert serial <= 0.9 * listed
+
+
+def test_serial_search_stops_at_its_time_limit():
+    """With no time left it makes no move: the schedule of its best starting list."""
+    inst = synthetic("poisson", np.random.default_rng(4), num_requests=30)
+    start = serial_search(inst, np.random.default_rng(0), moves=0)
+    stopped = serial_search(inst, np.random.default_rng(0), moves=10**9, time_limit_s=0.0)
+    assert stopped[1] == start[1]
+    assert stopped[0].final_starts().tolist() == start[0].final_starts().tolist()
