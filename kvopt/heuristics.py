@@ -4,8 +4,10 @@ A *priority list* fixes an order of the requests; its schedule comes from runnin
 admission rule (exact output lengths, future-peak check, stop at the first request that does
 not fit) with the waiting requests sorted by that order instead of by length. MC-SF is the list
 sorted by (output, arrival, position). A seeded local search moves requests in the list (swap,
-insertion) and keeps a move when the verified total latency does not get worse. Every schedule
-it returns has passed :func:`kvopt.verify.verify`; the heuristic proves nothing about optimality.
+insertion) and keeps a move when the verified total latency does not get worse. A *serial*
+list (:func:`serial_schedule`) places the requests one at a time instead, each at its earliest
+fit next to those before it, so it can hold rounds for a request still to arrive. Every schedule
+they return has passed :func:`kvopt.verify.verify`; they prove nothing about optimality.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from kvopt.sim.engine import simulate
 from kvopt.verify import verify
 
 __all__ = [
-    "BACKFILL_SCAN", "SERIAL_MAX_REQUESTS", "SERIAL_MOVES", "VOLUME_WEIGHTS", "PriorityList", "backfill_schedule", "best_priority_list",
-    "best_priority_order", "improve_order", "improved_priority_list", "list_schedule", "local_search",
-    "serial_schedule", "serial_search",
+    "BACKFILL_SCAN", "SERIAL_MAX_REQUESTS", "SERIAL_MOVES", "VOLUME_WEIGHTS", "PriorityList",
+    "backfill_schedule", "best_priority_list", "best_priority_order", "improve_order",
+    "improved_priority_list", "list_schedule", "local_search", "serial_schedule", "serial_search",
 ]
 
 
