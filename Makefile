@@ -36,7 +36,7 @@ bench: $(STAMP)  ## benchmarks (not tests): IP at paper sizes, bounds, simulator
 	$(PY) benchmarks/time_model_fit.py
 	$(PY) benchmarks/trace_bound.py --moves 1000 --restarts 2 --stretch
 
-experiment-synthetic: $(STAMP)  ## the paper's 200 + 200 synthetic instances vs hindsight (~30 min, 2 cores)
+experiment-synthetic: $(STAMP)  ## the paper's 200 + 200 synthetic instances vs hindsight (~21 min, 2 cores)
 	$(PY) -m kvopt.experiments.synthetic --out results/synthetic
 
 experiment-adversarial: $(STAMP)  ## MC-SF's ratio vs n on adversarial arrivals, table and plot
