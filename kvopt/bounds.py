@@ -639,8 +639,13 @@ def _lift_clique(instance: Instance, model: MilpModel, clique: np.ndarray,
                  x: np.ndarray) -> np.ndarray:
     """``clique`` grown by columns of the model that conflict with every member so far (the
     largest LP value first, then by position): still a clique."""
-    everything = np.arange(model.num_cols)
-    open_ = np.flatnonzero(column_conflicts(instance, model, clique, everything).all(axis=0))
+    # a column conflicting with the first member shares a round with its run or belongs to
+    # its request: only those columns are checked against every member
+    i, k = int(model.col_req[clique[0]]), int(model.col_start[clique[0]])
+    near = np.flatnonzero((model.col_req == i) | (
+        (model.col_start > k - instance.output[model.col_req])
+        & (model.col_start < k + int(instance.output[i]))))
+    open_ = near[column_conflicts(instance, model, clique, near).all(axis=0)]
     if len(open_) == 0:
         return np.sort(clique)
     open_ = open_[np.argsort(-x[open_], kind="stable")]
@@ -997,10 +1002,16 @@ class _PricedLp:
     def add_rows(self, rows: list[tuple[np.ndarray, np.ndarray, float]]) -> None:
         import highspy
 
-        for cols, vals, upper in rows:
-            on = self.active[cols]
-            self.highs.addRow(-highspy.kHighsInf, upper, int(on.sum()),
-                              self.position[cols[on]].astype(np.int32), vals[on])
+        if rows:
+            kept = [(self.position[cols[self.active[cols]]], vals[self.active[cols]])
+                    for cols, vals, _ in rows]
+            counts = np.array([len(idx) for idx, _ in kept], dtype=np.int64)
+            self.highs.addRows(len(rows), np.full(len(rows), -highspy.kHighsInf),
+                               np.array([upper for _, _, upper in rows], dtype=np.float64),
+                               int(counts.sum()),
+                               np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int32),
+                               np.concatenate([idx for idx, _ in kept]).astype(np.int32),
+                               np.concatenate([val for _, val in kept]).astype(np.float64))
         self.rows.extend(rows)
         self.slack_rounds = np.concatenate([self.slack_rounds, np.zeros(len(rows), np.int64)])
 

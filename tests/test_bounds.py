@@ -406,3 +406,30 @@ def test_reduced_cost_fixing_fixes_most_columns_and_keeps_the_optimum(mip_backen
     raw = get_backend(mip_backend).solve(mip, time_limit_s=60, mip_rel_gap=0, warm_start=warm,
                                          threads=1, seed=0)
     assert raw.proven and round(raw.objective) == 154
+
+
+@given(seed=st.integers(0, 2**32 - 1), arrivals=st.sampled_from(["zero", "poisson"]),
+       n=st.integers(2, 14), size=st.integers(1, 3))
+@settings(max_examples=60, deadline=None)
+def test_lifting_checks_only_columns_near_the_first_member(seed, arrivals, n, size):
+    """Lifting a clique over the columns that share a round with its first member's run (or
+    belong to its request) gives the same clique as lifting over every column of the model."""
+    from kvopt.bounds import _lift_clique
+
+    inst = synthetic_set(arrivals, seed, 1, num_requests=n)[0]
+    model = build(inst)
+    rng = np.random.default_rng(seed)
+    x = rng.random(model.num_cols)
+    clique = _lift_clique(inst, model, rng.choice(model.num_cols, size=1), x)[:size]
+    # the reference: every column of the model is a candidate
+    everything = np.arange(model.num_cols)
+    open_ = np.flatnonzero(column_conflicts(inst, model, clique, everything).all(axis=0))
+    open_ = open_[np.argsort(-x[open_], kind="stable")]
+    among = column_conflicts(inst, model, open_, open_)
+    alive, chosen = np.ones(len(open_), dtype=bool), []
+    for a in range(len(open_)):
+        if alive[a]:
+            chosen.append(a)
+            alive &= among[a]
+    expected = np.sort(np.concatenate([clique, open_[chosen]]))
+    assert _lift_clique(inst, model, clique, x).tolist() == expected.tolist()
