@@ -1003,8 +1003,8 @@ class _PricedLp:
         import highspy
 
         if rows:
-            kept = [(self.position[cols[self.active[cols]]], vals[self.active[cols]])
-                    for cols, vals, _ in rows]
+            on = [self.active[cols] for cols, _, _ in rows]
+            kept = [(self.position[cols[o]], vals[o]) for (cols, vals, _), o in zip(rows, on)]
             counts = np.array([len(idx) for idx, _ in kept], dtype=np.int64)
             self.highs.addRows(len(rows), np.full(len(rows), -highspy.kHighsInf),
                                np.array([upper for _, _, upper in rows], dtype=np.float64),
