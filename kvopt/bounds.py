@@ -1041,11 +1041,14 @@ class _PricedLp:
             self.highs.setOptionValue("time_limit", float(time_left_s) + self.highs.getRunTime())
         self.highs.run()
         sol = self.highs.getSolution()
+        # an infeasible restricted LP can still come with "valid" duals (HiGHS 1.15), whose
+        # point is no LP solution: check the status first
+        if self.highs.getModelStatus() == highspy.HighsModelStatus.kInfeasible:
+            if self.active.all():
+                return None
+            self.add_columns(np.flatnonzero(~self.active))   # no feasible point yet
+            return self.solve(time_left_s)
         if not sol.dual_valid:
-            if (self.highs.getModelStatus() == highspy.HighsModelStatus.kInfeasible
-                    and not self.active.all()):
-                self.add_columns(np.flatnonzero(~self.active))   # no feasible point yet
-                return self.solve(time_left_s)
             return None
         self.x = np.zeros(self.model.num_cols)
         self.x[self.columns] = sol.col_value
