@@ -41,11 +41,12 @@ def _best_schedule(instance: Instance, moves: int) -> tuple[np.ndarray, int]:
     return schedule.final_starts(), int(cost)
 
 
-def _optimum(instance: Instance, seconds: float) -> tuple[int, bool]:
-    """CP-SAT's proven optimum (``True``) or proven bound (``False``)."""
+def _optimum(instance: Instance, starts: np.ndarray, cost: int,
+             seconds: float) -> tuple[int, bool]:
+    """CP-SAT's proven optimum (``True``) or proven bound (``False``), from the schedule
+    ``starts`` of total latency ``cost``."""
     from kvopt.exact.cpsat import cpsat_solve
 
-    starts, cost = _best_schedule(instance, 500)
     found = cpsat_solve(instance, incumbent=starts.tolist(), upper_bound=cost,
                         time_limit_s=seconds, threads=2)
     return int(found.bound), bool(found.proven)
@@ -83,11 +84,11 @@ def main(argv: list[str] | None = None) -> int:
                     if len(members) == 0:
                         continue
                     part = inst.subset(members)
+                    part_starts, part_upper = _best_schedule(part, 500)
                     t0 = time.perf_counter()
-                    opt, proven = _optimum(part, args.seconds)
+                    opt, proven = _optimum(part, part_starts, part_upper, args.seconds)
                     seconds = time.perf_counter() - t0
                     rest = int(np.delete(inst.output, members).sum())
-                    _, part_upper = _best_schedule(part, 500)
                     part_lp = lp_bound(part, upper_bound=part_upper, time_limit_s=args.lp_seconds)
                     gap = (opt - part_lp.value) / opt * 100 if proven else float("nan")
                     print(f"  {theta:5.2f} {len(members):3d} {opt:6d}{' ' if proven else '?'} "
