@@ -11,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,7 +24,7 @@ from kvopt.heuristics import SERIAL_MOVES
 from kvopt.milp.backends import BACKENDS
 from kvopt.policies import POLICIES
 
-__all__ = ["app"]
+__all__ = ["app", "main"]
 
 app = typer.Typer(
     name="kvopt", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -182,11 +180,11 @@ def simulate(
     policy: Annotated[PolicyName, typer.Option(help="Online policy.")],  # type: ignore[valid-type]
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     eps: Annotated[float, typer.Option(
-        help="MC-SF/MC-Benchmark: relative prediction error; p = rint(o (1 + U[-eps, eps]))."
+        min=0.0, help="MC-SF/MC-Benchmark: relative prediction error; p = rint(o (1 + U[-eps, eps]))."
     )] = 0.0,
     margin: Annotated[float, typer.Option(
-        help="MC-SF/MC-Benchmark: protection margin; plans with ceil(p (1 + margin)).")] = 0.0,
-    seed: Annotated[int, typer.Option(help="Seed of the run's random stream.")] = 0,
+        min=0.0, help="MC-SF/MC-Benchmark: protection margin; plans with ceil(p (1 + margin)).")] = 0.0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the run's random stream.")] = 0,
 ) -> None:
     """Run an online policy in the simulator; verify its schedule; print its latency."""
     from kvopt.read import read_instance
@@ -327,11 +325,12 @@ def ratio(
 @generate_app.command("synthetic")
 def generate_synthetic(
     arrivals: Annotated[Arrivals, typer.Option(help="All at round 0, or Poisson per round.")],
-    seed: Annotated[int, typer.Option(help="Seed of the whole set (required: no default).")],
+    seed: Annotated[int, typer.Option(
+        min=0, help="Seed of the whole set (required: no default).")],
     out: Annotated[Path, typer.Option(help="File (count 1) or directory (count > 1).")],
     count: Annotated[int, typer.Option(min=1, help="Number of instances.")] = 1,
     num_requests: Annotated[int | None, typer.Option(
-        min=0, help="Fix n (default: the paper's distribution).")] = None,
+        min=1, help="Fix n (default: the paper's distribution).")] = None,
 ) -> None:
     """The paper's synthetic instances (spec section 6), seeded."""
     from kvopt.generate import synthetic_set
@@ -380,7 +379,7 @@ def export_model(instance_path: Path, fmt: str, out: Path) -> None:
     """Build the integer program exactly as :func:`kvopt.solve.solve` does and write it."""
     from kvopt.milp.backends.highs import to_highs
     from kvopt.milp.formulation import build
-    from kvopt.read import read_instance
+    from kvopt.read import atomic_target, read_instance
     from kvopt.solve import warm_start_schedule
     from kvopt.verify import verify
 
@@ -392,17 +391,11 @@ def export_model(instance_path: Path, fmt: str, out: Path) -> None:
         highs.passColName(j, name)
     for r, name in enumerate(model.row_names):
         highs.passRowName(r, name)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=f".{fmt}")
-    os.close(fd)
-    try:
+    with atomic_target(out, suffix=f".{fmt}") as tmp:
         with contextlib.redirect_stdout(sys.stderr):
-            status = highs.writeModel(tmp)
+            status = highs.writeModel(str(tmp))
         if str(status).rsplit(".", 1)[-1] != "kOk":
             raise KvoptError(f"{out}: HiGHS could not write the model ({status})")
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 @app.command()
@@ -425,7 +418,8 @@ def generate_adversarial(
     out: Annotated[Path, typer.Option(help="Output JSON file.")],
     policy: Annotated[str, typer.Option(help="Deterministic policy the arrivals adapt to.")]
     = "mcsf",
-    long_output: Annotated[int | None, typer.Option(help="Output of the long request.")] = None,
+    long_output: Annotated[int | None, typer.Option(
+        min=2, help="Output of the long request.")] = None,
 ) -> None:
     """Arrivals adapted to a deterministic online policy (the order-sqrt(n) construction)."""
     from kvopt.adversarial import adaptive_adversarial_instance
@@ -446,7 +440,8 @@ def generate_adversarial(
 def calibrate(
     tables: Annotated[list[Path], typer.Argument(help="Vidur predicted batch-time CSVs.")],
     splitwise: Annotated[Path | None, typer.Option(help="splitwise perf_model.csv")] = None,
-    knee_tokens: Annotated[float | None, typer.Option(help="Fix the roofline knee.")] = None,
+    knee_tokens: Annotated[float | None, typer.Option(
+        min=0.0, help="Fix the roofline knee.")] = None,
     profile: Annotated[str | None, typer.Option(help="Check this profile's model instead.")]
     = None,
 ) -> None:
@@ -477,13 +472,13 @@ def profiles(
 @app.command()
 def bound(
     instance: Annotated[Path, typer.Argument(help="Instance JSON file.")],
-    time_limit: Annotated[float | None, typer.Option(help="Seconds for the LP.")] = None,
+    time_limit: Annotated[float | None, typer.Option(min=0.0, help="Seconds for the LP.")] = None,
     lp: Annotated[bool | None, typer.Option(
         help="Also solve the LP relaxation (default: only up to 2,000 requests).")] = None,
     moves: Annotated[int, typer.Option(
         help="Local moves improving the best priority list (seeded; 0.3-0.5 s each at 10,000 "
              "requests).", min=0)] = 0,
-    seed: Annotated[int, typer.Option(help="Seed of the local moves.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the local moves.")] = 0,
     restarts: Annotated[int, typer.Option(
         min=1, help="Independent searches of --moves moves each, in parallel; the best "
                     "is kept.")] = 1,
@@ -538,8 +533,31 @@ def show_versions() -> None:
     typer.echo(text())
 
 
-def main() -> None:  # pragma: no cover - `python -m kvopt.cli`
-    app()
+def _click_error() -> type[Exception]:
+    """The ``ClickException`` class of the click that typer runs on (recent typer versions carry
+    their own copy of click, older ones use the ``click`` package)."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``kvopt`` console script: :data:`app`, with a usage error (an unknown option, a
+    value out of its range) printed like bad input, as one line ``error: <command>: <what>``
+    on stderr with exit code 2, instead of typer's boxed usage text."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="kvopt", standalone_mode=False)
+    except _click_error() as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":    # `kvopt` alone: the help text
+            typer.echo(exc.format_message(), err=True)
+            raise SystemExit(exc.exit_code) from None
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "kvopt"
+        _fail(f"{where}: {exc.format_message()}")
+        raise SystemExit(exc.exit_code) from None
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        raise SystemExit(1) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

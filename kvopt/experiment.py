@@ -36,7 +36,7 @@ from kvopt.exceptions import KvoptError
 from kvopt.heuristics import SERIAL_MOVES
 from kvopt.instance import Instance
 from kvopt.ratio import RatioReport, RatioSummary, aggregate, competitive_ratio
-from kvopt.read import read_instance, write_json_atomic
+from kvopt.read import atomic_target, read_instance, write_json_atomic
 from kvopt.schedule import Schedule
 from kvopt.show_versions import versions
 from kvopt.verify import verify
@@ -373,23 +373,13 @@ def write_outputs(result: ExperimentResult, out_dir: str | os.PathLike[str]) -> 
 
 
 def write_csv_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write ``rows`` as CSV to ``path`` atomically (:func:`kvopt.read.atomic_target`)."""
     import csv
-    import io
-    import tempfile
 
-    buf = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if v is None or (isinstance(v, float) and math.isnan(v))
-                                 else v) for k, v in row.items()})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_target(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        if rows:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: ("" if v is None or (isinstance(v, float) and math.isnan(v))
+                                     else v) for k, v in row.items()})

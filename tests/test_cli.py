@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from kvopt.cli import app
+from kvopt.cli import app, main
 from kvopt.generate import synthetic_set
 from kvopt.read import read_instance
 
@@ -248,6 +248,40 @@ def test_output_path_that_is_a_directory_fails_cleanly(tmp_path):
     """--out naming a directory where a file is expected: one line, exit 2."""
     res = invoke("generate", "synthetic", "--arrivals", "zero", "--seed", "1", "--out", tmp_path)
     assert res.exit_code == 2 and len(res.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, option", [
+    (["generate", "synthetic", "--arrivals", "zero", "--seed", "-1"], "--seed"),
+    (["generate", "synthetic", "--arrivals", "zero", "--seed", "1", "--num-requests", "0"],
+     "--num-requests"),
+    (["generate", "adversarial", "--n", "3", "--long-output", "0"], "--long-output"),
+    (["simulate", SUBOPTIMAL, "--policy", "mcsf", "--eps", "-1"], "--eps"),
+    (["simulate", SUBOPTIMAL, "--policy", "mcsf", "--margin", "-0.5"], "--margin"),
+    (["solve", SUBOPTIMAL, "--threads", "0"], "--threads"),
+    (["bound", SUBOPTIMAL, "--time-limit", "-2"], "--time-limit"),
+    (["solve", SUBOPTIMAL, "--no-such-option"], "--no-such-option"),
+])
+def test_usage_errors_are_one_line_exit_2(tmp_path, capsys, args, option):
+    """The console script (`kvopt.cli.main`) reports a bad option value like bad input: one
+    line naming the command and the option, exit code 2, no traceback, nothing written."""
+    out = tmp_path / "out.json"
+    argv = [str(a) for a in args]
+    if argv[0] == "generate":
+        argv += ["--out", str(out)]
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("error: kvopt ") and option in err
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_main_runs_a_command_and_exits_0(capsys):
+    """Through the console script a good command prints its result and exits 0."""
+    with pytest.raises(SystemExit) as stop:
+        main(["simulate", str(SUBOPTIMAL), "--policy", "mcsf", "--json"])
+    assert stop.value.code == 0
+    assert json.loads(capsys.readouterr().out)["total_latency"] == 12
 
 
 def test_generate_same_seed_same_bytes(tmp_path):

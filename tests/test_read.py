@@ -108,3 +108,17 @@ def test_round_length_must_be_positive(round_s):
     """The round length is explicit and positive."""
     with pytest.raises(InstanceError, match="round length"):
         read_trace(DATA / "trace_vidur.csv", memory=40, round_s=round_s)
+
+
+def test_atomic_writes_get_the_usual_permissions(tmp_path):
+    """A file written atomically has the mode a plain ``open`` gives (not mkstemp's 0600),
+    and a failed write leaves neither the target nor a temporary file."""
+    import os
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    write_json_atomic(tmp_path / "a.json", {"x": 1})
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask
+    with pytest.raises(TypeError):
+        write_json_atomic(tmp_path / "b.json", {"x": object()})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
