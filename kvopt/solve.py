@@ -177,28 +177,31 @@ def solve(
                            "empty instance", time.perf_counter() - t0, "trivial")
     incumbent = warm_start_schedule(instance)
     upper = verify(instance, incumbent).total_latency
-    listed, cost, _ = best_priority_list(instance)
-    if cost < upper:
-        incumbent, upper = _twins_in_order(instance, listed), cost
-    if local_search_evaluations > 0:
+    # the cheap bounds first: when MC-SF already meets one, no search is needed
+    lower = trivial_bound(instance)
+    volume = max(volume_bound(instance), headroom_bound(instance), core_bound(instance),
+                 key=lambda b: b.value)
+    bound, bound_source = float(lower), "sum of outputs"
+    if volume.value > bound:
+        bound, bound_source = float(volume.value), volume.source
+    if upper > bound:
+        listed, cost, _ = best_priority_list(instance)
+        if cost < upper:
+            incumbent, upper = _twins_in_order(instance, listed), cost
+    if local_search_evaluations > 0 and upper > bound:
         improved, cost = local_search(instance, np.random.default_rng(seed),
                                       time_limit_s=math.inf,
                                       max_evaluations=local_search_evaluations)
         if cost < upper:
             incumbent, upper = _twins_in_order(instance, improved), cost
-    if serial_moves > 0 and instance.num_requests <= SERIAL_MAX_REQUESTS:
+    if serial_moves > 0 and instance.num_requests <= SERIAL_MAX_REQUESTS and upper > bound:
         # with a time limit, at most SERIAL_SHARE of what is left
         improved, cost = serial_search(
             instance, np.random.default_rng(seed), moves=serial_moves, incumbent=incumbent,
             time_limit_s=None if time_limit_s is None else SERIAL_SHARE * _remaining(t0, time_limit_s))
         if cost < upper:
             incumbent, upper = _twins_in_order(instance, improved), cost
-    lower = trivial_bound(instance)
-    volume = max(volume_bound(instance), headroom_bound(instance), core_bound(instance),
-                 key=lambda b: b.value)
-    best, best_cost, bound, bound_source = incumbent, float(upper), float(lower), "sum of outputs"
-    if volume.value > bound:
-        bound, bound_source = float(volume.value), volume.source
+    best, best_cost = incumbent, float(upper)
     kth = None
     if kth_time_limit_s is not None and upper > bound:
         # at most half of what is left of time_limit_s: the solver gets the rest

@@ -46,3 +46,19 @@ def test_too_large_is_refused_and_bounds_fall_back(monkeypatch, tmp_path):
     res = runner.invoke(app, ["bound", str(path), "--json"])
     assert res.exit_code == 0, res.stderr
     assert not json.loads(res.stdout)["source"].startswith("LP")
+
+
+def test_no_search_when_mcsf_meets_a_cheap_bound(monkeypatch):
+    """A long horizon that MC-SF already schedules optimally (every request starts on arrival,
+    so the sum of outputs is met): ``solve`` proves it from the bound and runs no list search,
+    whose cost grows with the horizon (a million rounds here)."""
+    import kvopt.solve as solve_module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("no search should run once MC-SF meets a bound")
+
+    for name in ("best_priority_list", "local_search", "serial_search"):
+        monkeypatch.setattr(solve_module, name, refuse)
+    inst = make_instance([(0, 1, 1_000_000), (5, 3, 7)], memory=2_000_000)
+    result = solve(inst, "highs", local_search_evaluations=10)
+    assert result.status.value == "optimal" and result.objective == result.bound == 1_000_007
