@@ -133,7 +133,8 @@ def solve(
         combinatorial search of :mod:`kvopt.exact.search`, which shares nothing with it), or
         ``"cpsat"`` (OR-Tools CP-SAT on the interval model of :mod:`kvopt.exact.cpsat`).
     time_limit_s
-        Wall-clock limit for the whole call (``None``: none).
+        Wall-clock limit for the whole call (``None``: none). HiGHS checks it only between
+        its root cut rounds: on models of millions of nonzeros the call can end 1-4 s late.
     mip_rel_gap
         Relative gap at which the solver may stop (0: prove optimality).
     local_search_evaluations
