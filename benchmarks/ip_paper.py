@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="seconds kept back per instance for the LP with deadline cuts")
     p.add_argument("--serial-moves", type=int, default=SERIAL_MOVES,
                    help=f"serial list-search moves before each solve (default {SERIAL_MOVES})")
+    p.add_argument("--no-probing", dest="probing", action="store_false",
+                   help="skip the LP probing before HiGHS and CBC (solve's probing=False)")
     p.add_argument("--results", type=Path, default=None,
                    help="append each finished instance to this JSON-lines file; a rerun with "
                         "the same file and settings reuses them")
@@ -92,14 +94,14 @@ def main(argv: list[str] | None = None) -> int:
                 for index, inst in enumerate(instances):
                     key = (f"{arrivals}/{size or 'paper'}/{index}/{inst.name}/{backend}/"
                            f"{args.time_limit}/{args.threads}/{args.deadline_seconds}/"
-                           f"{args.serial_moves}")
+                           f"{args.serial_moves}{'' if args.probing else '/noprobe'}")
                     row = done.get(key)
                     if row is None:
                         t0 = time.perf_counter()
                         res = solve(inst, backend, time_limit_s=args.time_limit,
                                     threads=args.threads,
                                     deadline_time_limit_s=args.deadline_seconds,
-                                    serial_moves=args.serial_moves)
+                                    serial_moves=args.serial_moves, probing=args.probing)
                         wall = time.perf_counter() - t0
                         assert verify(inst, res.schedule).total_latency == res.objective
                         row = {"key": key, "status": res.status.value,

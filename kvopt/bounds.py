@@ -456,8 +456,7 @@ def certified_dual_bound(model: MilpModel, row_dual: np.ndarray, *,
     rhs_term = float(np.dot(y[y != 0], side[y != 0]))
     # A^T y from the CSR rows
     row_of = np.repeat(np.arange(model.num_rows), np.diff(model.row_ptr))
-    aty = np.zeros(model.num_cols)
-    np.add.at(aty, model.col_idx, model.values * y[row_of])
+    aty = np.bincount(model.col_idx, weights=model.values * y[row_of], minlength=model.num_cols)
     reduced = model.cost - aty
     col_term = float(np.minimum(0.0, reduced) @ model.col_upper + np.maximum(0.0, reduced) @ model.col_lower)
     if with_reduced_costs:
