@@ -428,8 +428,8 @@ def test_ratio_with_kth_bounds_records_them(tmp_path):
     pytest.importorskip("ortools")
     from kvopt.generate import synthetic
 
-    inst = synthetic("zero", np.random.default_rng(100), num_requests=12)
-    path = tmp_path / "n12.json"
+    inst = synthetic("zero", np.random.default_rng(100), num_requests=14)
+    path = tmp_path / "n14.json"
     path.write_text(json.dumps(inst.to_dict()))
     args = ["ratio", path, "--policies", "mcsf", "--json", "--no-progress", "--workers", "1",
             "--time-limit", "4"]

@@ -177,14 +177,15 @@ def test_backfilling_never_beats_the_optimum(rows, memory, scan):
     assert backfill_schedule(inst, order, scan)[1] >= brute_force_optimum(inst)[0]
 
 
-def _serial_reference(inst, order):
+def _serial_reference(inst, order, delay=None):
     """Serial placement, plainly: each request in list order at the first round from its
-    arrival where every round of its run stays within M next to those placed before it."""
+    arrival (plus its delay) where every round of its run stays within M next to those placed
+    before it."""
     a, s, o = inst.arrival.tolist(), inst.prompt.tolist(), inst.output.tolist()
     held: dict[int, int] = {}
     starts = [0] * inst.num_requests
     for i in order:
-        k = a[i]
+        k = a[i] + (0 if delay is None else int(delay[i]))
         while any(held.get(k + j, 0) + s[i] + j > inst.memory for j in range(1, o[i] + 1)):
             k += 1
         for j in range(1, o[i] + 1):
@@ -209,10 +210,16 @@ def test_serial_schedule_is_the_plain_serial_placement(rows, memory, seed):
     """The vectorised placement equals the plain one on random instances and lists, and its
     schedule passes the verifier with the cost it states."""
     inst = make_instance([(a, s, min(o, memory - s)) for a, s, o in rows], memory=memory)
-    order = np.random.default_rng(seed).permutation(inst.num_requests)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(inst.num_requests)
     starts, cost = _serial_starts(inst, order)
     assert starts.tolist() == _serial_reference(inst, order.tolist())
     schedule, verified = serial_schedule(inst, order)
+    assert verified == cost == verify(inst, schedule).total_latency
+    delay = rng.integers(0, 4, size=inst.num_requests)   # requests held back a few rounds
+    starts, cost = _serial_starts(inst, order, delay)
+    assert starts.tolist() == _serial_reference(inst, order.tolist(), delay)
+    schedule, verified = serial_schedule(inst, order, delay)
     assert verified == cost == verify(inst, schedule).total_latency
 
 
@@ -260,3 +267,17 @@ def test_serial_search_stops_at_its_time_limit():
     stopped = serial_search(inst, np.random.default_rng(0), moves=10**9, time_limit_s=0.0)
     assert stopped[1] == start[1]
     assert stopped[0].final_starts().tolist() == start[0].final_starts().tolist()
+
+
+def test_serial_search_holds_a_request_back(monkeypatch):
+    """On a 10-request paper instance (all at round 0, M = 39; CP-SAT and HiGHS prove 322
+    optimal) earliest placement of every list stops at 327; the delay moves find 322, which
+    starts request 1 at round 1 although it fits at round 0."""
+    from kvopt import heuristics
+
+    inst = synthetic_set("zero", 20260111, 5, num_requests=10)[1]
+    schedule, cost = serial_search(inst, np.random.default_rng(0), moves=1000)
+    assert cost == 322 == verify(inst, schedule).total_latency
+    assert schedule.final_starts()[1] == 1 and inst.arrival[1] == 0
+    monkeypatch.setattr(heuristics, "SERIAL_DELAY_EXTRA", 0.0)
+    assert serial_search(inst, np.random.default_rng(0), moves=1000)[1] == 327
