@@ -4,7 +4,7 @@ solving the LP relaxation once per column with that column fixed at 1.
 :func:`kvopt.bounds.reduced_cost_fixing` tests every column against one dual vector, the LP
 optimum's: a column's reduced cost is only a first-order estimate of what forcing it costs.
 Probing re-solves the LP with the column forced (a few dual simplex iterations from the
-optimal basis) and certifies the result the same way, by a Lagrangian bound at the probe's
+last probe's basis) and certifies the result the same way, by a Lagrangian bound at the probe's
 own dual vector. That vector also tests every other column, so one probe can fix many.
 """
 
@@ -96,9 +96,8 @@ def probe_fixing(model: MilpModel, upper_bound: float, *, keep: np.ndarray | Non
     Up to ``passes`` passes over the columns left, until one fixes nothing. One is the
     default: on the 20 restricted programs of ``benchmarks/ip_paper.py --sizes 10,12`` a
     second pass fixes 0-13% more columns and doubles the time (0.28 -> 0.41 s, 3.14 ->
-    5.65 s at n = 10), and proves nothing more. With
-    ``time_limit_s`` probing stops when it runs out (``complete`` false), which leaves a
-    valid, less restricted model.
+    5.65 s at n = 10), and proves nothing more. With ``time_limit_s`` probing stops when it
+    runs out (``complete`` false), which leaves a valid, less restricted model.
 
     ``bound``: a schedule of :math:`S` uses one column left of each request, and costs at least
     that column's best certified bound, so :math:`\min(U, \max_i \min_k b_{i,k})` bounds the
