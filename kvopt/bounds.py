@@ -485,22 +485,32 @@ def lagrangian_bound(model: MilpModel, row_dual: np.ndarray) -> float:
     return certified_dual_bound(model, row_dual) if parts is None else parts[0]
 
 
-def _lagrangian_parts(model: MilpModel, row_dual: np.ndarray):
+def _lagrangian_parts(model: MilpModel, row_dual: np.ndarray,
+                      allowed: np.ndarray | None = None):
     """``(value, slack)`` of :func:`lagrangian_bound`, ``slack`` per column: its reduced cost
-    above its request's cheapest column; ``None`` where that function falls back."""
+    above its request's cheapest column; ``None`` where that function falls back.
+
+    With ``allowed`` (a mask over the columns, those outside it fixed at 0), each request's
+    subproblem chooses among its allowed columns only: the same bound over the schedules that
+    use allowed columns (:func:`kvopt.probing.probe_fixing`).
+    """
     n = int(model.col_req.max()) + 1 if model.num_cols else 0
+    upper = model.col_upper if allowed is None else model.col_upper[allowed]
     if (n == 0 or model.num_rows < n
             or not all(name.startswith("assign_") for name in model.row_names[:n])
-            or (model.col_lower != 0).any() or (model.col_upper != 1).any()):
+            or (model.col_lower != 0).any() or (upper != 1).any()):
         return None
     y = np.asarray(row_dual, dtype=np.float64).copy()
     y[:n] = 0.0   # the assignment rows stay in the subproblem
     value, reduced = certified_dual_bound(model, y, with_reduced_costs=True)
-    # with y = 0 there, the certificate charges each column's negative reduced cost; replace
-    # that charge by each request's cheapest column
+    # with y = 0 there, the certificate charges each column's negative reduced cost (over the
+    # columns not fixed at 0); replace that charge by each request's cheapest allowed column
     charged = np.minimum(0.0, reduced)
+    if allowed is not None:
+        charged = charged[model.col_upper > 0]
     cheapest = np.full(n, np.inf)
-    np.minimum.at(cheapest, model.col_req, reduced)
+    np.minimum.at(cheapest, model.col_req,
+                  reduced if allowed is None else np.where(allowed, reduced, np.inf))
     value = value - float(charged.sum()) + float(cheapest.sum())
     return value, reduced - cheapest[model.col_req]
 

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from kvopt.bounds import certified_dual_bound
+from kvopt.bounds import _lagrangian_parts
 from kvopt.milp.backends.highs import to_highs
 from kvopt.milp.model import MilpModel
 
@@ -41,38 +41,6 @@ class ProbeResult:
     seconds: float
 
 
-class _Certifier:
-    r"""The Lagrangian bound of :func:`kvopt.bounds.lagrangian_bound` over the columns still
-    allowed, and each column's excess over its request's cheapest allowed one.
-
-    For multipliers :math:`y` (signs as in :func:`kvopt.bounds.certified_dual_bound`, the
-    assignment rows left in the subproblem) a schedule :math:`x` of the restricted model has
-    :math:`c x \ge y^T \beta + \sum_i r_{i,k_i} \ge L + \sigma_{i,k}` for each of its columns
-    :math:`(i, k)`, where :math:`L = y^T \beta + \sum_i \min_{k\ \mathrm{allowed}} r_{i,k}`
-    and :math:`\sigma_{i,k} = r_{i,k} - \min_{k'\ \mathrm{allowed}} r_{i,k'}`. Any :math:`y`
-    gives a valid bound: HiGHS's accuracy only decides how strong it is.
-    """
-
-    def __init__(self, model: MilpModel, num_requests: int):
-        self.model = model
-        self.n = num_requests
-
-    def excess(self, row_dual, allowed: np.ndarray) -> tuple[float, np.ndarray]:
-        """``(L, sigma)`` at the multipliers ``row_dual`` over the ``allowed`` columns."""
-        m = self.model
-        y = np.asarray(row_dual, dtype=np.float64).copy()
-        y[:self.n] = 0.0   # the assignment rows stay in the subproblem
-        total, reduced = certified_dual_bound(m, y, with_reduced_costs=True)
-        # total = y^T beta + offset + the columns' charge, which is taken back here
-        base = total - float(np.minimum(0.0, reduced) @ m.col_upper
-                             + np.maximum(0.0, reduced) @ m.col_lower)
-        cheapest = np.full(self.n, np.inf)
-        np.minimum.at(cheapest, m.col_req, np.where(allowed, reduced, np.inf))
-        if not np.isfinite(cheapest).all():
-            return np.inf, np.zeros(m.num_cols)   # a request with no column: no schedule
-        return base + float(cheapest.sum()), reduced - cheapest[m.col_req]
-
-
 def probe_fixing(model: MilpModel, upper_bound: float, *, keep: np.ndarray | None = None,
                  time_limit_s: float | None = None, passes: int = 1) -> ProbeResult:
     r"""Fix at 0 every column of ``model`` that probing shows to be in no schedule of total
@@ -85,8 +53,11 @@ def probe_fixing(model: MilpModel, upper_bound: float, *, keep: np.ndarray | Non
 
     Exact: let :math:`S` be the schedules of ``model`` of cost at most :math:`U - 1`. Each
     probe solves the LP relaxation with a column forced to 1 and the columns fixed so far at
-    0, and its dual vector yields the certified bound of :class:`_Certifier` over those
-    columns; a column whose bound exceeds :math:`U - 1` (plus a guard) is in no schedule of
+    0, and its dual vector yields the Lagrangian bound of :func:`kvopt.bounds.lagrangian_bound`
+    over the columns still allowed (valid for any multipliers: HiGHS's accuracy only decides
+    how strong it is), which bounds the cost of a schedule using column :math:`(i, k)` by
+    :math:`L + \sigma_{i,k}` (the bound plus the column's reduced cost above its request's
+    cheapest allowed column); a column whose bound exceeds :math:`U - 1` (plus a guard) is in no schedule of
     :math:`S`, by induction over the fixings (each bound holds over the columns still
     allowed, which contain every schedule of :math:`S`). The returned model keeps every
     schedule of :math:`S` and the ``keep`` columns, so if the incumbent is among them its
@@ -108,7 +79,6 @@ def probe_fixing(model: MilpModel, upper_bound: float, *, keep: np.ndarray | Non
     allowed = model.col_upper > 0.5
     kept = np.zeros(model.num_cols, bool) if keep is None else np.asarray(keep) > 0.5
     cutoff = upper_bound - 1 + _GUARD
-    cert = _Certifier(model, n)
     h = to_highs(model)
     lp = h.getLp()
     lp.integrality_ = []
@@ -121,7 +91,10 @@ def probe_fixing(model: MilpModel, upper_bound: float, *, keep: np.ndarray | Non
 
     def certify(row_dual) -> None:
         """Fix, in ``allowed`` and in the LP, every column the multipliers ``row_dual`` rule out."""
-        value, excess = cert.excess(row_dual, allowed)
+        parts = _lagrangian_parts(model, row_dual, allowed)
+        if parts is None:   # not a program of kvopt.milp.formulation.build: no certificate
+            return
+        value, excess = parts
         np.maximum(column_bound, value + excess, out=column_bound)
         new = np.flatnonzero(allowed & (column_bound > cutoff)).astype(np.int32)
         if len(new):
