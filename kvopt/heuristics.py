@@ -221,12 +221,12 @@ def serial_schedule(instance: Instance, order: np.ndarray,
 
     Requests are placed one at a time in list order, each at the earliest round
     :math:`k \ge a_i + d_i` (``delay`` :math:`d`, default 0) at which it fits, in every round
-    of its run, next to the requests placed before it (their rounds are already fixed). Unlike :func:`list_schedule`, which walks the
-    rounds in time order and starts whatever fits, a request may be placed *before* requests
-    placed earlier in the list, or after a gap that a later arrival fills: the list can hold
-    rounds back for a short request still to arrive. The schedule is feasible by construction
-    (each placement checks all its rounds against everything placed so far, and later
-    placements only check against more).
+    of its run, next to the requests placed before it (their rounds are already fixed). Unlike
+    :func:`list_schedule`, which walks the rounds in time order and starts whatever fits, a
+    request may be placed *before* requests placed earlier in the list, or after a gap that a
+    later arrival fills: the list can hold rounds back for a short request still to arrive.
+    The schedule is feasible by construction (each placement checks all its rounds against
+    everything placed so far, and later placements only check against more).
     """
     starts, _ = _serial_starts(instance, order, delay)
     schedule = Schedule.from_starts(starts.tolist(), instance.output)

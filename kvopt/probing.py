@@ -57,8 +57,8 @@ def probe_fixing(model: MilpModel, upper_bound: float, *, keep: np.ndarray | Non
     over the columns still allowed (valid for any multipliers: HiGHS's accuracy only decides
     how strong it is), which bounds the cost of a schedule using column :math:`(i, k)` by
     :math:`L + \sigma_{i,k}` (the bound plus the column's reduced cost above its request's
-    cheapest allowed column); a column whose bound exceeds :math:`U - 1` (plus a guard) is in no schedule of
-    :math:`S`, by induction over the fixings (each bound holds over the columns still
+    cheapest allowed column); a column whose bound exceeds :math:`U - 1` (plus a guard) is in
+    no schedule of :math:`S`, by induction over the fixings (each bound holds over the columns still
     allowed, which contain every schedule of :math:`S`). The returned model keeps every
     schedule of :math:`S` and the ``keep`` columns, so if the incumbent is among them its
     optimum is the optimum of ``model``. If some request has no column left, :math:`S` is
