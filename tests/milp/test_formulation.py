@@ -107,6 +107,19 @@ def test_backends_agree_and_no_policy_beats_optimum(rows, memory):
         assert cost >= highs.objective, name
 
 
+@given(rows=ROWS, memory=st.integers(5, 9))
+@settings(max_examples=25, deadline=None)
+def test_highs_parallel_search_proves_the_brute_force_optimum(rows, memory):
+    """With two threads HiGHS runs its parallel tree search (``parallel`` on); given the whole
+    program (no LP fixing, no probing, no serial search) it proves the brute-force optimum."""
+    rows = [(a, s, min(o, memory - s)) for a, s, o in rows]
+    inst = make_instance(rows, memory=memory)
+    opt, _ = brute_force_optimum(inst)
+    result = solve(inst, "highs", threads=2, lp_first=False, probing=False, serial_moves=0)
+    assert result.status is SolveStatus.OPTIMAL
+    assert result.objective == opt == verify(inst, result.schedule).total_latency
+
+
 def test_windows_contain_warm_start_and_encode_roundtrips():
     """MC-SF's schedule lies inside the start windows; encode then decode gives it back."""
     inst = make_instance([(0, 2, 3), (0, 1, 4), (1, 3, 2), (2, 1, 1)], memory=8)
