@@ -299,8 +299,9 @@ def solve(
                 probed = probe_fixing(mip, best_cost, keep=warm,
                                       time_limit_s=None if left is None else PROBE_SHARE * left)
                 mip = probed.model
-                if math.ceil(probed.bound - 1e-6) > bound:
-                    bound, bound_source = float(math.ceil(probed.bound - 1e-6)), "LP probing"
+                probed_bound = float(math.ceil(probed.bound - 1e-6))
+                if probed_bound > bound:
+                    bound, bound_source = probed_bound, "LP probing"
                     words = "the incumbent meets the LP probing bound"
     if mip is not None and bound < best_cost:
         raw = solver.solve(mip, time_limit_s=solver_time(), mip_rel_gap=mip_rel_gap,
