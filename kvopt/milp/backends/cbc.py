@@ -2,12 +2,14 @@
 
 PuLP's ``status`` says "Optimal" when CBC stops on its time limit holding an incumbent; only
 ``sol_status`` tells them apart, and it is what this backend reads. CBC's dual bound is not
-exposed by PuLP: it is read from CBC's log ("Lower bound:"), or equals the objective when CBC
-proved optimality; otherwise the backend reports none.
+exposed by PuLP: it is read from CBC's log ("Lower bound:", plus the objective's constant, which
+PuLP leaves out of the file CBC reads), or equals the objective when CBC proved optimality;
+otherwise the backend reports none.
 """
 
 from __future__ import annotations
 
+import decimal
 import os
 import re
 import tempfile
@@ -48,6 +50,19 @@ def to_pulp(model: MilpModel, name: str = "kvopt") -> tuple[pulp.LpProblem, list
             if np.isfinite(lo):
                 prob += pulp.LpConstraint(expr, pulp.LpConstraintGE, row_name + "_lo", lo)
     return prob, cols
+
+
+def _logged_bound(text: str, constant: float) -> float | None:
+    """CBC's logged lower bound as a bound on the whole objective: PuLP writes the objective
+    without its constant, so CBC's bound lacks it; and CBC rounds it to the digits it prints
+    (``270.624`` for 270.62446), so half a unit of the last digit comes off to keep it valid."""
+    try:
+        logged = decimal.Decimal(text)
+    except decimal.InvalidOperation:
+        return None
+    if not logged.is_finite():
+        return None
+    return float(logged) - 0.5 * 10.0 ** logged.as_tuple().exponent + constant
 
 
 _SOL_STATUS_WORDS = {
@@ -110,10 +125,7 @@ class CbcBackend:
         if proven and objective is not None and mip_rel_gap == 0:
             bound = objective  # gapAbs < 1 on an integral objective
         elif (m := _LOWER_BOUND.search(log)) is not None:
-            try:
-                bound = float(m.group(1))
-            except ValueError:
-                bound = None
+            bound = _logged_bound(m.group(1), float(prob.objective.constant))
         words = f"{pulp.LpStatus.get(prob.status, prob.status)}; sol_status: " + \
             _SOL_STATUS_WORDS.get(sol_status, str(sol_status))
         return RawSolve(col_value, objective, bound, proven,
