@@ -82,6 +82,8 @@ def test_stopped_solver_bound_lies_between_lp_and_objective(name):
     at least the LP relaxation (computed here by HiGHS) and at most its schedule's cost. PuLP
     writes the objective without its constant, so CBC's own bound lacks it (it was reported
     as the LP minus 143 on the first of these), and CBC logs it to three decimals."""
+    import dataclasses
+
     from kvopt.generate import synthetic_set
     from kvopt.milp.backends import get_backend
     from kvopt.milp.backends.highs import to_highs
@@ -90,9 +92,7 @@ def test_stopped_solver_bound_lies_between_lp_and_objective(name):
         start = warm_start_schedule(inst)
         model = build(inst, upper_bound=verify(inst, start).total_latency)
         assert model.offset > 0
-        relaxed = to_highs(model)
-        relaxed.changeColsIntegrality(model.num_cols, np.arange(model.num_cols, dtype=np.int32),
-                                      np.zeros(model.num_cols, dtype=np.uint8))
+        relaxed = to_highs(dataclasses.replace(model, integrality=np.zeros(model.num_cols, bool)))
         relaxed.run()
         lp = relaxed.getInfo().objective_function_value
         raw = get_backend(name).solve(model, time_limit_s=60, mip_rel_gap=0.5,
