@@ -24,9 +24,10 @@ demo: $(STAMP)  ## solve a shipped instance to optimality and print MC-SF's rati
 test: $(STAMP)  ## run the whole test suite
 	$(PY) -m pytest
 
-lint: $(STAMP)  ## ruff rules (installs ruff into .venv if missing)
-	test -x $(VENV)/bin/ruff || $(PY) -m pip install --quiet ruff
+lint: $(STAMP)  ## the static gate: ruff (pyflakes, pycodestyle, isort, bugbear, pyupgrade, simplify) and mypy over kvopt/
+	test -x $(VENV)/bin/mypy || $(PY) -m pip install --quiet -e '.[lint]'
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)  ## benchmarks (not tests): IP at paper sizes, bounds, simulator scale, trace, time model
 	$(PY) benchmarks/ip_paper.py

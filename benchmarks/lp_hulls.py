@@ -46,10 +46,10 @@ def _fits(instance: Instance, group: tuple[int, ...], starts: list[np.ndarray]) 
     Checking each completion round suffices (between completions memory only grows)."""
     s, o = instance.prompt, instance.output
     ok = np.ones(np.broadcast(*starts).shape, dtype=bool)
-    for i, k in zip(group, starts):
+    for i, k in zip(group, starts, strict=False):
         r = k + o[i]
         held = sum(np.where((kj < r) & (r <= kj + o[j]), s[j] + r - kj, 0)
-                   for j, kj in zip(group, starts))
+                   for j, kj in zip(group, starts, strict=False))
         ok &= held <= instance.memory
     return ok
 
@@ -126,7 +126,7 @@ def round_deficiency(instance: Instance, items: list[tuple[int, int, float]]) ->
     for _ in range(10_000):
         h.run()
         price = np.array(h.getSolution().row_dual)
-        priced = [(i, a, float(p)) for (i, a, _), p in zip(items, price)]
+        priced = [(i, a, float(p)) for (i, a, _), p in zip(items, price, strict=False)]
         best, chosen = _best_fitting_set(priced, instance.prompt, instance.memory)
         if best <= 1 + 1e-7:
             break
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                     age = t - start
                     live = (age >= 1) & (age <= inst.output[req])
                     items = [(int(i), int(a), float(v))
-                             for i, a, v in zip(req[live], age[live], x[on][live])]
+                             for i, a, v in zip(req[live], age[live], x[on][live], strict=False)]
                     if items:
                         found.append(round_deficiency(inst, items))
                 line.append(_report("rounds", found, time.perf_counter() - t0))

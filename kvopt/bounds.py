@@ -1035,7 +1035,7 @@ class _PricedLp:
 
         if rows:
             on = [self.active[cols] for cols, _, _ in rows]
-            kept = [(self.position[cols[o]], vals[o]) for (cols, vals, _), o in zip(rows, on)]
+            kept = [(self.position[cols[o]], vals[o]) for (cols, vals, _), o in zip(rows, on, strict=False)]
             counts = np.array([len(idx) for idx, _ in kept], dtype=np.int64)
             self.highs.addRows(len(rows), np.full(len(rows), -highspy.kHighsInf),
                                np.array([upper for _, _, upper in rows], dtype=np.float64),
@@ -1056,7 +1056,7 @@ class _PricedLp:
         self.highs.deleteRows(len(drop), (self.model.num_rows + drop).astype(np.int32))
         keep = np.ones(len(self.rows), dtype=bool)
         keep[drop] = False
-        self.rows = [row for row, k in zip(self.rows, keep.tolist()) if k]
+        self.rows = [row for row, k in zip(self.rows, keep.tolist(), strict=False) if k]
         self.slack_rounds = self.slack_rounds[keep]
         return len(drop)
 
@@ -1190,7 +1190,7 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
         separated = violated + conflicts + cuts
         keep = _most_effective(separated, x, CUT_MAX_ROWS)
         for name, count in zip(("core cliques", "conflict cliques", "headroom cuts"),
-                               np.bincount(family[keep], minlength=3).tolist()):
+                               np.bincount(family[keep], minlength=3).tolist(), strict=False):
             used[name] += count
         used["deadline cuts"] += len(late)
         if CUT_PURGE_SOLVES:

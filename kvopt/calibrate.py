@@ -89,7 +89,7 @@ class Measurements:
             self.source, self.tensor_parallel,
             BatchComposition(*(getattr(b, f.name)[mask] for f in dataclasses.fields(b))),
             self.time_s[mask], self.phase[mask],
-            tuple(lab for lab, keep in zip(self.labels, mask) if keep),
+            tuple(lab for lab, keep in zip(self.labels, mask, strict=False) if keep),
         )
 
 

@@ -38,12 +38,12 @@ PolicyName = enum.Enum("PolicyName", {k: k for k in POLICIES}, type=str)  # type
 BackendName = enum.Enum("BackendName", {k: k for k in BACKENDS}, type=str)  # type: ignore[misc]
 
 
-class Arrivals(str, enum.Enum):
+class Arrivals(enum.StrEnum):
     zero = "zero"
     poisson = "poisson"
 
 
-class ExportFormat(str, enum.Enum):
+class ExportFormat(enum.StrEnum):
     mps = "mps"
     lp = "lp"
 
@@ -82,10 +82,10 @@ def _fmt(x: float | None, digits: int = 4) -> str:
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths)).rstrip(),
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=False)).rstrip(),
              "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in rows]
     return "\n".join(lines)
 
 

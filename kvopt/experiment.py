@@ -327,7 +327,8 @@ def run(
                 except ImportError:
                     raise KvoptError("--scheduler needs dask: pip install 'kvopt[dask]'") from None
                 client = Client(scheduler)
-                submit: Callable[..., Any] = lambda f, *a: client.submit(f, *a, pure=False)
+                def submit(f, *a) -> Any:
+                    return client.submit(f, *a, pure=False)
                 close: Callable[[], None] = client.close
                 from distributed import as_completed as completed
             else:

@@ -12,7 +12,7 @@ from kvopt.schedule import Schedule
 __all__ = ["SolveResult", "SolveStatus"]
 
 
-class SolveStatus(str, enum.Enum):
+class SolveStatus(enum.StrEnum):
     """``OPTIMAL`` only when proven: ``ceil(bound) == objective`` on the integer objective."""
 
     OPTIMAL = "optimal"

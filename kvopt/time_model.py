@@ -84,7 +84,7 @@ class BatchComposition:
         names = [f.name for f in dataclasses.fields(self)]
         arrays = [frozen_int64(getattr(self, name)) for name in names]
         num_rounds = len(arrays[0])
-        for name, arr in zip(names, arrays):
+        for name, arr in zip(names, arrays, strict=False):
             if len(arr) != num_rounds:
                 raise ValueError(
                     f"BatchComposition field '{name}' has {len(arr)} rounds, "
@@ -243,7 +243,7 @@ class LinearBatchTime:
             raise ValueError(
                 f"LinearBatchTime needs {len(cls.COEFFICIENTS)} coefficients, got {len(values)}"
             )
-        return cls(**dict(zip(cls.COEFFICIENTS, values)), knee_tokens=knee_tokens)
+        return cls(**dict(zip(cls.COEFFICIENTS, values, strict=False)), knee_tokens=knee_tokens)
 
     @property
     def coefficients(self) -> np.ndarray:

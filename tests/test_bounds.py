@@ -86,7 +86,7 @@ def test_cores_never_overlap_in_feasible_schedules(rows, memory, seed):
     members = np.arange(inst.num_requests)
     core = disjoint_cores(inst, members)
     taken: set[int] = set()
-    for end, length in zip(ends.tolist(), core.tolist()):
+    for end, length in zip(ends.tolist(), core.tolist(), strict=False):
         rounds = set(range(end - length + 1, end + 1))
         assert not rounds & taken
         taken |= rounds
@@ -300,7 +300,7 @@ def test_column_conflicts_are_exactly_the_pairs_that_overflow(rows, memory, seed
     left = rng.integers(0, model.num_cols, 40)
     right = rng.integers(0, model.num_cols, 40)
     conflict = column_conflicts(inst, model, left, right)
-    for a, b in zip(range(40), rng.permutation(40)):
+    for a, b in zip(range(40), rng.permutation(40), strict=False):
         ca, cb = int(left[a]), int(right[b])
         i, j = int(model.col_req[ca]), int(model.col_req[cb])
         if i == j:

@@ -101,7 +101,7 @@ rows = st.lists(st.tuples(st.integers(0, 20), st.integers(1, 5), st.integers(1, 
 @settings(max_examples=50, deadline=None)
 def test_dict_round_trip(rows, memory, with_pred):
     """from_dict(to_dict(x)) reproduces every column."""
-    a, s, o = (list(c) for c in zip(*rows)) if rows else ([], [], [])
+    a, s, o = (list(c) for c in zip(*rows, strict=False)) if rows else ([], [], [])
     inst = Instance(memory, a, s, o, predicted=o if with_pred else None, name="x")
     back = Instance.from_dict(inst.to_dict())
     assert back.to_dict() == inst.to_dict()

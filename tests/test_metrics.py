@@ -22,7 +22,7 @@ from kvopt.verify import memory_profile, verify
 
 def make(rows, memory=10**6):
     """An instance from (arrival, prompt, output) rows."""
-    a, s, o = zip(*rows)
+    a, s, o = zip(*rows, strict=False)
     return Instance(memory, list(a), list(s), list(o))
 
 
@@ -37,7 +37,7 @@ def loop_composition(instance, schedule):
     """Plain-loop reference for batch_composition."""
     horizon = int(schedule.run_end.max()) + 1
     out = np.zeros((5, horizon), dtype=np.int64)
-    for i, k, e in zip(schedule.run_req, schedule.run_start, schedule.run_end):
+    for i, k, e in zip(schedule.run_req, schedule.run_start, schedule.run_end, strict=False):
         s = int(instance.prompt[i])
         out[0, k + 1] += 1
         out[1, k + 1] += s

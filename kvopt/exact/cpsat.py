@@ -91,7 +91,7 @@ def cpsat_solve(instance: Instance, *, incumbent: list[int], upper_bound: int,
     start = [model.new_int_var(a[i], last[i], f"k{i}") for i in range(n)]
     _add_kv_profile(model, instance, start)
     for group in identical_groups(instance):
-        for i, j in zip(group[:-1].tolist(), group[1:].tolist()):
+        for i, j in zip(group[:-1].tolist(), group[1:].tolist(), strict=False):
             model.add(start[i] <= start[j])
     _add_pair_structure(model, instance, start)
     offset = sum(o) - sum(a)
@@ -180,7 +180,7 @@ def _add_pair_structure(model, instance: Instance, start: list,
             if present is None else
             model.new_optional_fixed_size_interval_var(start[i] + o[i] - int(p), int(p),
                                                        present[i], f"core{i}")
-            for i, p in zip(members.tolist(), cores.tolist()) if p > 0])
+            for i, p in zip(members.tolist(), cores.tolist(), strict=False) if p > 0])
     peak = [s[i] + o[i] for i in range(n)]
     for i in range(n if n <= MAX_PAIRS_REQUESTS else 0):
         for j in range(i + 1, n):

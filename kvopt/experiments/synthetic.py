@@ -192,7 +192,8 @@ def markdown_table(rows: list[dict[str, Any]], hindsight: dict[str, Any],
         "|---|---|---|---|---|---|---|---|",
     ]
     for model, h in hindsight.items():
-        gap = (lambda g: "-" if g is None else f"{100 * g:.1f}%")
+        def gap(g):
+            return ("-" if g is None else f"{100 * g:.1f}%")
         lines.append(f"| {model} | {h['num_instances']} | {h['num_proven']} | "
                      f"{gap(h['gap_median'])} | {gap(h['gap_max'])} | "
                      f"{h['solve_seconds_mean']:.1f} | {h['solve_seconds_max']:.1f} | "

@@ -289,7 +289,7 @@ def write_plots(out: Path, records: list[dict[str, Any]], scenarios: list[Scenar
         cols = 3
         rows_n = math.ceil(len(scenarios) / cols)
         fig, axes = plt.subplots(rows_n, cols, figsize=(6 * cols, 3.6 * rows_n), squeeze=False)
-        for ax, sc in zip(axes.flat, scenarios):
+        for ax, sc in zip(axes.flat, scenarios, strict=False):
             for pol in BASE_POLICIES:
                 rec = by.get((sc.name, pol))
                 if rec is None:

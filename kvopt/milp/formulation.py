@@ -174,7 +174,7 @@ def build(instance: Instance, *, upper_bound: float | None = None,
         names.append(f"assign_{i}")
     if symmetry:
         for group in identical_groups(instance):
-            for i, j in zip(group[:-1].tolist(), group[1:].tolist()):
+            for i, j in zip(group[:-1].tolist(), group[1:].tolist(), strict=False):
                 ci = np.arange(col_ptr[i], col_ptr[i + 1], dtype=np.int64)
                 cj = np.arange(col_ptr[j], col_ptr[j + 1], dtype=np.int64)
                 row_cols.append(np.concatenate([ci, cj]))
@@ -192,7 +192,7 @@ def build(instance: Instance, *, upper_bound: float | None = None,
         rounds, cols, coef = rounds[order], cols[order], coef[order]
         binding, starts = np.unique(rounds, return_index=True)
         ends = np.append(starts[1:], len(rounds))
-        for t, lo, hi in zip(binding.tolist(), starts.tolist(), ends.tolist()):
+        for t, lo, hi in zip(binding.tolist(), starts.tolist(), ends.tolist(), strict=False):
             row_cols.append(cols[lo:hi])
             row_vals.append(coef[lo:hi].astype(np.float64))
             lower.append(-np.inf)

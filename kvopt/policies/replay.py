@@ -36,7 +36,7 @@ class Replay:
         last = np.ones(len(sched.run_req), dtype=bool)
         last[:-1] = sched.run_req[1:] != sched.run_req[:-1]
         for i, k, e, is_last in zip(sched.run_req.tolist(), sched.run_start.tolist(),
-                                    sched.run_end.tolist(), last.tolist()):
+                                    sched.run_end.tolist(), last.tolist(), strict=False):
             self._starts[k].append(i)
             if not is_last:
                 self._clears[e].append(i)

@@ -41,7 +41,7 @@ def to_pulp(model: MilpModel, name: str = "kvopt") -> tuple[pulp.LpProblem, list
         [(cols[j], float(c)) for j, c in enumerate(model.cost) if c != 0], constant=model.offset
     ), "total_latency"
     for row_name, lo, hi, idx, val in model.rows():
-        expr = pulp.LpAffineExpression([(cols[j], float(v)) for j, v in zip(idx.tolist(), val.tolist())])
+        expr = pulp.LpAffineExpression([(cols[j], float(v)) for j, v in zip(idx.tolist(), val.tolist(), strict=False)])
         if lo == hi:
             prob += pulp.LpConstraint(expr, pulp.LpConstraintEQ, row_name, lo)
         else:
@@ -92,7 +92,7 @@ class CbcBackend:
 
     def _run(self, prob, cols, model, time_limit_s, mip_rel_gap, warm_start, threads, seed):
         if warm_start is not None:
-            for var, v in zip(cols, warm_start.tolist()):
+            for var, v in zip(cols, warm_start.tolist(), strict=False):
                 var.setInitialValue(round(v))
         fd, log_path = tempfile.mkstemp(prefix="kvopt-cbc-", suffix=".log")
         os.close(fd)
