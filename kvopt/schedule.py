@@ -44,6 +44,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from kvopt.exceptions import ScheduleError
 
@@ -124,7 +125,7 @@ class Schedule:
 
     # ------------------------------------------------------------------------ constructors
     @classmethod
-    def from_starts(cls, starts: Any, output: np.ndarray) -> Schedule:
+    def from_starts(cls, starts: ArrayLike, output: ArrayLike) -> Schedule:
         """One uncleared run per request: request ``i`` starts at ``starts[i]``."""
         starts = np.asarray(starts, dtype=np.int64)
         n = len(starts)
