@@ -16,8 +16,8 @@
 
 Per-request state lives in int64 arrays (``run_start``, ``num_clearings``, ``final_start``)
 mirrored by plain lists for fast scalar access; runs complete through a heap keyed by completion
-round, with lazy deletion of cleared runs (a cleared run's entry is dropped before it can set an
-event round, so the policy is never called at a round that only a true output would explain).
+round, with lazy deletion of cleared runs (the policy is never called at a round that only a
+cleared run's true output would explain).
 The memory of round ``r`` between two event rounds is ``C + q r`` with
 ``C = const_tokens = sum(s_i - k_i)`` over the ``q`` running requests.
 """
@@ -171,6 +171,7 @@ class EventCore:
         "columns",
         "const_tokens",
         "done",
+        "due",
         "final_start",
         "heap",
         "memory",
@@ -211,6 +212,7 @@ class EventCore:
         self.const_tokens = 0                           # sum over running of s_i - k_i
         self.num_done = self.num_waiting = self.num_decisions = 0
         self.admitted: list[int] = _NO_ADMISSIONS       # admissions of the last decision
+        self.due: float = 0                             # no call skipped before the first
         self.state = SimState(columns.context, readonly(self.run_start),
                               readonly(self.num_clearings), self.running.keys())
 
@@ -218,7 +220,11 @@ class EventCore:
              more_arrivals: bool = False) -> float | None:
         """Event round ``t``: return the next event round, or ``None`` once every request is done.
 
-        1. Retire the runs that complete at ``t``.
+        1. Retire the runs that complete at ``t``. A round that is only the former completion
+           round of a cleared run (a stale heap entry; such rounds still bound the clock's steps
+           in seconds, which keeps its sums as they were) ends here, without a policy call: the
+           policy's last decision promised nothing before :attr:`due`, and a call would tell it
+           when the cleared run would have completed.
         2. Reveal the columns of the requests in ``arrived`` (those that arrive at ``t``; none
            can arrive at the round the last request completes), show the policy the state and
            take its :class:`~kvopt.sim.state.Decision`.
@@ -260,6 +266,14 @@ class EventCore:
 
         if len(arrived):
             self.columns.reveal(arrived, t)
+        elif not completed and t < self.due:
+            # only a cleared run's former completion round: nothing happened that the policy
+            # may know, and its last decision promised nothing before self.due; no call
+            self.admitted = _NO_ADMISSIONS
+            nxt = next_arrival
+            if heap and heap[0][0] < nxt:
+                nxt = heap[0][0]
+            return self.due if self.due < nxt else nxt
         num_waiting = self.num_waiting + len(arrived)
         state = self.state
         state.arrived = arrived
@@ -315,22 +329,22 @@ class EventCore:
             raise SimulationError(f"{self.name}: round {t + 1} would hold {mem_next} KV tokens, "
                                   f"over the memory {memory}")
 
-        nxt = next_arrival
-        while heap and start_of[heap[0][1]] != heap[0][2]:
-            heapq.heappop(heap)                # a cleared run: no event, no call
-        if heap and heap[0][0] < nxt:
-            nxt = heap[0][0]
+        due = math.inf                         # the next round the policy must be called
         if q:
             # first round r with C + q (r + 1) > M: the policy must clear at r
-            overflow = (memory - const_tokens) // q
-            if overflow < nxt:  # noqa: PLR1730 (min() is a call per round: measurably slower)
-                nxt = overflow
+            due = (memory - const_tokens) // q
         wake = decision.wake
         if wake is not None:
             if wake <= t:
-                nxt = t + 1
-            elif wake < nxt:
-                nxt = wake
+                due = t + 1
+            elif wake < due:
+                due = wake
+        self.due = due
+        nxt = next_arrival
+        if heap and heap[0][0] < nxt:
+            nxt = heap[0][0]                   # possibly a cleared run's (see step 1)
+        if due < nxt:
+            nxt = due
         if nxt == math.inf and not more_arrivals:
             raise SimulationError(
                 f"{self.name}: round {t}: nothing runs, nothing is admitted, no request will "
