@@ -197,7 +197,7 @@ def simulate(
     """
     from kvopt.read import read_instance
     from kvopt.sim.engine import simulate as run_policy
-    from kvopt.sim.predictions import PointPredictions
+    from kvopt.sim.intervals import run_predictions
     from kvopt.verify import verify
 
     name = str(getattr(policy, "value", policy))
@@ -207,14 +207,17 @@ def simulate(
         if (eps or margin) and not spec.reads_predictions:
             raise KvoptError(f"--eps and --margin apply to {PREDICTION_READERS} (the policies "
                              f"that read predictions), not {name}")
+        if (eps or margin) and spec.predictions is not None:
+            raise KvoptError(f"--eps and --margin: {name} is always given exact predictions")
         rng = np.random.default_rng(seed)
-        predictions = PointPredictions(eps=eps, margin=margin).predict(inst, rng)
+        predictions = run_predictions(inst, rng, eps=eps, margin=margin, own=spec.predictions)
         schedule = run_policy(inst, spec(), rng=rng, predicted=predictions)
         evaluation = verify(inst, schedule)
     data = {
         "instance": inst.name, "policy": name,
         "total_latency": evaluation.total_latency, "average_latency": evaluation.average_latency,
-        "num_clearings": evaluation.num_clearings,
+        "num_clearings": evaluation.num_clearings, "evictions": evaluation.num_clearings,
+        "wasted_tokens": evaluation.wasted_tokens,
         "peak_memory_tokens": evaluation.peak_memory_tokens, **schedule.to_dict(),
     }
     if as_json:
@@ -225,7 +228,7 @@ def simulate(
         ["policy", name],
         ["total latency", f"{evaluation.total_latency} rounds"],
         ["average latency", f"{evaluation.average_latency:.4g} rounds"],
-        ["clearings", str(evaluation.num_clearings)],
+        ["clearings", f"{evaluation.num_clearings} ({evaluation.wasted_tokens} tokens wasted)"],
         ["peak memory", f"{evaluation.peak_memory_tokens} tokens"],
         ["starts", " ".join(map(str, data["starts"])) or "-"],
     ]
@@ -338,17 +341,34 @@ def generate_synthetic(
     count: Annotated[int, typer.Option(min=1, help="Number of instances.")] = 1,
     num_requests: Annotated[int | None, typer.Option(
         min=1, help="Fix n (default: the paper's distribution).")] = None,
+    intervals: Annotated[str | None, typer.Option(
+        help="Write lower/upper: g1 (global), g2 (classes), g3 (per-request alpha).")] = None,
+    alpha: Annotated[float | None, typer.Option(help="Interval quality lower/upper in (0, 1].")]
+    = None,
+    placement: Annotated[str | None, typer.Option(help="g3: uniform, low or high.")] = None,
+    miss_prob: Annotated[float | None, typer.Option(help="g2: chance of a neighbouring class.")]
+    = None,
+    classes: Annotated[str | None, typer.Option(help="g2: geometric or quantile.")] = None,
 ) -> None:
-    """The paper's synthetic instances (spec section 6), seeded."""
+    """The paper's synthetic instances (spec section 6), seeded; with --intervals, interval
+    predictions (specs/prediction-intervals-and-bins.md A6) from a stream of the same seed."""
     from kvopt.generate import synthetic_set
     from kvopt.read import write_instance
+    from kvopt.sim.intervals import interval_model, interval_stream, with_intervals
 
     with _errors():
+        try:
+            model = interval_model(intervals, alpha, placement, miss_prob, classes)
+        except ValueError as exc:
+            raise KvoptError(str(exc)) from None
         if count == 1:
             _check_target(out)
         elif out.exists() and not out.is_dir():
             raise KvoptError(f"{out}: exists and is not a directory (count > 1 writes a directory)")
         instances = synthetic_set(arrivals.value, seed, count, num_requests=num_requests)
+        if model is not None:
+            instances = [with_intervals(inst, model, interval_stream(seed, j))
+                         for j, inst in enumerate(instances)]
         if count == 1:
             write_instance(out, instances[0])
             typer.echo(f"wrote {out}")

@@ -125,7 +125,9 @@ def evaluate_instance(instance_data: dict[str, Any], config: ExperimentConfig) -
         "policies": {},
     }
     for name in config.policies:
-        schedule: Schedule = simulate(instance, POLICIES[name](), rng=_policy_rng(digest, name))
+        spec = POLICIES[name]      # H-SF brings its own (exact) predictions
+        schedule: Schedule = simulate(instance, spec(), rng=_policy_rng(digest, name),
+                                      predicted=spec.predictions)
         evaluation = verify(instance, schedule)
         try:
             report = competitive_ratio(evaluation, opt)

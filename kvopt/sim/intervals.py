@@ -47,7 +47,7 @@ from typing import Literal
 import numpy as np
 
 from kvopt.instance import Instance
-from kvopt.sim.predictions import Predictions
+from kvopt.sim.predictions import PointPredictions, PredictionModel, Predictions
 
 __all__ = [
     "GENERATORS",
@@ -57,7 +57,10 @@ __all__ = [
     "g2_intervals",
     "g3_intervals",
     "geometric_edges",
+    "interval_model",
+    "interval_stream",
     "quantile_edges",
+    "run_predictions",
     "with_intervals",
 ]
 
@@ -265,3 +268,58 @@ def with_intervals(instance: Instance, model: IntervalPredictions,
     kept)."""
     lower, upper = model.intervals(instance.output, rng)
     return instance.replace(lower=lower, upper=upper)
+
+
+def interval_model(intervals: str | None, alpha: float | None = None,
+                   placement: str | None = None, miss_prob: float | None = None,
+                   classes: str | None = None) -> IntervalPredictions | None:
+    """The model that command-line options describe (``generate synthetic --intervals``):
+    ``None`` without ``intervals``; G2 and G3 need ``alpha``.
+
+    Raises
+    ------
+    ValueError
+        One line naming the option: an option without ``--intervals``, a missing ``--alpha``,
+        an option the generator does not take, a value out of range.
+    """
+    given = {"--alpha": alpha, "--placement": placement, "--miss-prob": miss_prob,
+             "--classes": classes}
+    if intervals is None:
+        if named := [k for k, v in given.items() if v is not None]:
+            raise ValueError(f"{named[0]} needs --intervals g1|g2|g3")
+        return None
+    if intervals not in GENERATORS:
+        raise ValueError(f"--intervals must be one of {', '.join(GENERATORS)}, got {intervals!r}")
+    unused = {"g1": ("--alpha", "--placement", "--miss-prob", "--classes"),
+              "g2": ("--placement",), "g3": ("--miss-prob", "--classes")}[intervals]
+    if named := [k for k in unused if given[k] is not None]:
+        raise ValueError(f"{named[0]} does not apply to --intervals {intervals}")
+    if intervals != "g1" and alpha is None:
+        raise ValueError(f"--intervals {intervals} needs --alpha A in (0, 1]")
+    return IntervalPredictions(
+        1.0 if alpha is None else alpha, intervals,  # type: ignore[arg-type]
+        placement=placement or "uniform", classes=classes or "geometric",  # type: ignore[arg-type]
+        miss_prob=miss_prob or 0.0)
+
+
+def interval_stream(seed: int, j: int) -> np.random.Generator:
+    """The stream of instance ``j``'s intervals in a set seeded with ``seed``: the first child
+    of the set's ``j``-th stream (:func:`kvopt.generate.synthetic_set` draws the instance from
+    that stream itself), so adding intervals leaves the instances as they were."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(j, 0)))
+
+
+def run_predictions(instance: Instance, rng: np.random.Generator, *, eps: float = 0.0,
+                    margin: float = 0.0, own: PredictionModel | None = None) -> Predictions:
+    """The predictions a command-line run gives its policy: the policy's ``own`` (H-SF's exact
+    outputs) if it has some, else :class:`~kvopt.sim.predictions.PointPredictions` with
+    ``eps`` and ``margin`` and the instance's ``lower``/``upper`` columns, when it has them, as
+    the intervals."""
+    if own is not None:
+        return own.predict(instance, rng)
+    point = PointPredictions(eps=eps, margin=margin).predict(instance, rng)
+    if instance.lower is None and instance.upper is None:
+        return point
+    p = point.predicted
+    return Predictions(p, p if instance.lower is None else instance.lower,
+                       p if instance.upper is None else instance.upper)
