@@ -2,7 +2,8 @@
 
 One test per recorded case: the CLI's JSON (wall-clock fields aside) and the engine in seconds
 must equal ``golden.json`` (``simulate --json``'s two fields added since, ``evictions`` and
-``wasted_tokens``, are checked against the schedule instead). Solve cases of a backend not installed here are skipped.
+``wasted_tokens``, are checked against the schedule instead). Solve cases of a backend not
+installed here are skipped.
 """
 
 from __future__ import annotations
