@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test lint bench experiment-synthetic experiment-adversarial experiment-trace clean
+.PHONY: help install demo test lint bench experiment-synthetic experiment-adversarial experiment-trace experiment-intervals clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -48,3 +48,6 @@ clean:  ## remove the virtual environment and caches
 
 experiment-trace: $(STAMP)  ## real-trace experiment in seconds (Azure conv, ShareGPT) -> results/trace
 	$(PY) -m kvopt.experiments.trace --out results/trace
+
+experiment-intervals: $(STAMP)  ## A_max, A_min, H-SF: the alpha sweep on interval predictions (~8 min, 2 cores) -> results/intervals
+	$(PY) -m kvopt.experiments.intervals --out results/intervals

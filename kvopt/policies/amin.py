@@ -86,7 +86,7 @@ import numpy as np
 from kvopt.policies.mcsf import Checkpoints
 from kvopt.sim.state import IDLE, Decision, PolicyContext, SimState
 
-__all__ = ["EVICT_ORDERS", "Amin", "evict_victims", "first_fit_round"]
+__all__ = ["EVICT_ORDERS", "Amin", "evict_victims", "first_fit_round", "fits_at"]
 
 Refine = Literal["progress", "on_evict", "double"]
 EvictOrder = Literal["least_progress", "lowest_estimate", "most_progress", "random"]
@@ -146,10 +146,50 @@ def evict_victims(state: SimState, prompt: list[int], order: str, rng: np.random
     return victims
 
 
+def _fits(points: Checkpoints, loads: list[int], tp: int, s: int, p: int) -> bool:
+    """Whether a request ``(s, p)`` started at ``tp`` passes the check, the started set fixed,
+    given that round ``tp + 1`` fits (the rounds up to its projected end, not after)."""
+    ends, consts, counts, memory = points.ends, points.consts, points.counts, points.memory
+    e, c, t1 = tp + p, s - tp, tp + 1
+    own = -1
+    for x in range(len(ends)):
+        r = ends[x]
+        if r <= t1:
+            continue
+        if r > e:
+            own = x
+            break
+        if loads[x] + c + r > memory:
+            return False
+    if e > t1 and not (own > 0 and ends[own - 1] == e) and not (own < 0 and ends[-1] == e):
+        below = consts[own] + e * counts[own] if own >= 0 else 0
+        if below + s + p > memory:
+            return False
+    return True
+
+
+def _last_round(points: Checkpoints, s: int) -> int:
+    """The last ``t'`` at which round ``t' + 1`` fits a request with prompt ``s`` beside every
+    member (all of them hold memory there)."""
+    q, const_all = points.counts[0], points.consts[0]
+    return (points.memory - const_all - s - 1) // q - 1
+
+
+def fits_at(points: Checkpoints, tp: int, s: int, p: int) -> bool:
+    """:meth:`Checkpoints.try_add`'s answer for a request ``(s, p)`` started at ``tp``, on
+    checkpoints built at any round up to ``tp`` (the started set fixed), without adding it."""
+    if not points.ends:
+        return True
+    if tp > _last_round(points, s):
+        return False
+    loads = [points.consts[x] + points.ends[x] * points.counts[x] for x in range(len(points.ends))]
+    return _fits(points, loads, tp, s, p)
+
+
 def first_fit_round(points: Checkpoints, t: int, s: int, p: int) -> int | None:
     """The first round ``t' > t`` at which a request ``(s, p)`` passes
     :meth:`Checkpoints.try_add` (started at ``t'``, projected to end at ``t' + p``), the started
-    set fixed; ``None`` if none.
+    set fixed; ``None`` if none. ``points`` may have been built at any round up to ``t``.
 
     Unlike :meth:`Checkpoints.first_fit_round` it does not ask the checkpoints after the
     candidate's end to fit (A_min's projections can leave them over ``M``, see the module
@@ -157,40 +197,21 @@ def first_fit_round(points: Checkpoints, t: int, s: int, p: int) -> int | None:
     conditions switches, at ``E - p``, ``E - 1``, ``W + E + s - M`` or ``E + 1 - p`` for a
     checkpoint ``E`` with projected memory ``W`` (:mod:`kvopt.policies.mcsf`).
     """
-    ends, consts, counts, memory = points.ends, points.consts, points.counts, points.memory
+    ends, memory = points.ends, points.memory
     m = len(ends)
     if m == 0:
         return t + 1
-    q, const_all = counts[0], consts[0]
-    last = (memory - const_all - s - 1) // q - 1      # round t' + 1 fits up to here
+    last = _last_round(points, s)
     if last <= t:
         return None
-    loads = [consts[x] + ends[x] * counts[x] for x in range(m)]
+    loads = [points.consts[x] + ends[x] * points.counts[x] for x in range(m)]
     cands = {t + 1}
     for x in range(m):
         r = ends[x]
         cands.update((r - p, r - 1, loads[x] + r + s - memory, r + 1 - p))
     for tp in sorted(c for c in cands if t < c <= last):
-        e, c, t1 = tp + p, s - tp, tp + 1
-        ok = True
-        own = -1
-        for x in range(m):
-            r = ends[x]
-            if r <= t1:
-                continue
-            if r > e:
-                own = x
-                break
-            if loads[x] + c + r > memory:
-                ok = False
-                break
-        if not ok:
-            continue
-        if e > t1 and not (own > 0 and ends[own - 1] == e) and not (own < 0 and ends[-1] == e):
-            below = consts[own] + e * counts[own] if own >= 0 else 0
-            if below + s + p > memory:
-                continue
-        return tp
+        if _fits(points, loads, tp, s, p):
+            return tp
     return None
 
 
@@ -263,6 +284,7 @@ class Amin:
         self._dirty = True
         self._cached_head: int | None = None
         self._cached_wake: int | None = None
+        self._points: Checkpoints | None = None       # after the last admissions, if reusable
         self._evicted_before = False
         self._completed_since_eviction = False
 
@@ -332,13 +354,20 @@ class Amin:
                 return IDLE
             if t < self._cached_wake:
                 return Decision(wake=self._cached_wake)
+        points = self._points
+        if not self._dirty and points is not None:
+            # the started set is as the last check left it, only the head is new (an
+            # arrival): if it does not fit now, no rebuild is needed to say when it will
+            sh, ph = self._s[head], self._est[head]
+            if not fits_at(points, t, sh, ph):
+                self._cached_head = head
+                self._cached_wake = first_fit_round(points, t, sh, ph)
+                return Decision(wake=self._cached_wake)
         self._dirty = False
         if self.admit_check == "future_peak":
             wake = self._admit_future_peak(t, admit)
         else:
             wake = self._admit_next_round(t, mem_next, admit)
-        if admit:
-            self._dirty = True          # the set changed: recompute at the next call
         nxt = self._next_change(t)
         if nxt is not None and (wake is None or wake > nxt):
             wake = nxt
@@ -380,8 +409,11 @@ class Amin:
 
     def _members(self, t: int) -> list[tuple[int, int]]:
         """``(projected end, s - k)`` of every running and held-back request."""
-        s = self._s
-        out = [(k + self._estimate(i, t), s[i] - k) for i, k in self._run.items()]
+        s, est = self._s, self._est
+        if self.refine == "double":
+            out = [(k + self._estimate(i, t), s[i] - k) for i, k in self._run.items()]
+        else:   # max(k + est, t + 1): Checkpoints puts every end before t + 1 at t + 1
+            out = [(k + est[i], s[i] - k) for i, k in self._run.items()]
         out += [(k + self._est[i], s[i] - k) for i, k in self._pending.items()]
         return out
 
@@ -408,6 +440,10 @@ class Amin:
                 break
         for item in skipped:
             heapq.heappush(heap, item)
+        # reusable while nothing but arrivals happens (no estimate jumps, no held-back restart)
+        reusable = (self.admit_scan == "prefix" and self.refine != "double"
+                    and not self.restart_penalty_steps)
+        self._points = points if reusable else None
         if not heap:
             return None
         if self.admit_scan == "prefix":

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kvopt.instance import Instance
-from kvopt.policies.amin import Amin, evict_victims, first_fit_round
+from kvopt.policies.amin import Amin, evict_victims, first_fit_round, fits_at
 from kvopt.policies.mcsf import Checkpoints
 from kvopt.sim.engine import run, simulate
 from kvopt.sim.intervals import IntervalPredictions
@@ -158,18 +158,23 @@ def checkpoint_cases(draw):
     return memory, t, members, s, draw(st.integers(1, min(20, memory - s)))   # s + p <= M
 
 
-@given(case=checkpoint_cases())
+@given(case=checkpoint_cases(), later=st.integers(0, 8))
 @settings(max_examples=400, deadline=None)
-def test_first_fit_round_is_the_first_round_try_add_accepts(case):
-    """Against brute force: the first ``t' > t`` at which a fresh check at ``t'`` accepts."""
+def test_first_fit_round_is_the_first_round_try_add_accepts(case, later):
+    """Against brute force: the first ``t' > t`` at which a fresh check at ``t'`` accepts, and
+    :func:`fits_at` is that check, with the checkpoints built at ``t`` and asked ``later``."""
     memory, t, members, s, p = case
-    got = first_fit_round(Checkpoints(memory, members, t), t, s, p)
+    points = Checkpoints(memory, members, t)
+    got = first_fit_round(points, t + later, s, p)
     want = None
-    for tp in range(t + 1, t + 4 * memory + 40):
+    for tp in range(t + later + 1, t + 4 * memory + 40):
         if Checkpoints(memory, members, tp).try_add(tp + p, s - tp, s + p):
             want = tp
             break
     assert got == want
+    tp = t + later
+    assert fits_at(points, tp, s, p) == Checkpoints(memory, members, tp).try_add(
+        tp + p, s - tp, s + p)
 
 
 class _Spy(Amin):
