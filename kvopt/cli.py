@@ -377,9 +377,10 @@ def import_trace(
 # ------------------------------------------------------------------------------------ export
 def export_model(instance_path: Path, fmt: str, out: Path) -> None:
     """Build the integer program exactly as :func:`kvopt.solve.solve` does and write it."""
+    from kvopt.atomic import atomic_target
     from kvopt.milp.backends.highs import to_highs
     from kvopt.milp.formulation import build
-    from kvopt.read import atomic_target, read_instance
+    from kvopt.read import read_instance
     from kvopt.solve import warm_start_schedule
     from kvopt.verify import verify
 

@@ -21,7 +21,6 @@ import concurrent.futures
 import dataclasses
 import hashlib
 import json
-import math
 import multiprocessing
 import os
 import re
@@ -32,11 +31,12 @@ from typing import Any
 
 import numpy as np
 
+from kvopt.atomic import write_csv_atomic, write_json_atomic
 from kvopt.exceptions import KvoptError
 from kvopt.heuristics import SERIAL_MOVES
 from kvopt.instance import Instance
 from kvopt.ratio import RatioReport, RatioSummary, aggregate, competitive_ratio
-from kvopt.read import atomic_target, read_instance, write_json_atomic
+from kvopt.read import read_instance
 from kvopt.schedule import Schedule
 from kvopt.show_versions import versions
 from kvopt.verify import verify
@@ -372,15 +372,3 @@ def write_outputs(result: ExperimentResult, out_dir: str | os.PathLike[str]) -> 
     write_json_atomic(paths[2], result.to_dict(), indent=1)
     return paths
 
-
-def write_csv_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Write ``rows`` as CSV to ``path`` atomically (:func:`kvopt.read.atomic_target`)."""
-    import csv
-
-    with atomic_target(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
-        if rows:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: ("" if v is None or (isinstance(v, float) and math.isnan(v))
-                                     else v) for k, v in row.items()})

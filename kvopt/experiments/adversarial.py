@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kvopt.adversarial import RatioPoint, ratio_vs_n
+from kvopt.atomic import write_json_atomic
 from kvopt.ratio import format_interval
-from kvopt.read import write_json_atomic
 
 __all__ = ["DEFAULT_SHORTS", "main", "markdown_table"]
 

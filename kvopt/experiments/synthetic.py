@@ -46,13 +46,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kvopt.atomic import write_csv_atomic, write_json_atomic
 from kvopt.exceptions import KvoptError
-from kvopt.experiment import ExperimentConfig, run, write_csv_atomic
+from kvopt.experiment import ExperimentConfig, run
 from kvopt.generate import synthetic_set
 from kvopt.heuristics import SERIAL_MOVES
 from kvopt.instance import Instance
 from kvopt.ratio import RatioReport, RatioSummary, aggregate, format_interval
-from kvopt.read import write_json_atomic
 from kvopt.schedule import Schedule
 from kvopt.verify import verify
 

@@ -56,10 +56,11 @@ from typing import Any
 
 import numpy as np
 
+from kvopt.atomic import write_json_atomic
 from kvopt.metrics import throughput_timeline
 from kvopt.policies import POLICIES, McSf
 from kvopt.profiles import load_profile
-from kvopt.read import read_trace_columns, write_json_atomic
+from kvopt.read import read_trace_columns
 from kvopt.show_versions import versions
 from kvopt.sim.timed import simulate_timed
 from kvopt.verify import verify
