@@ -293,7 +293,7 @@ def ratio(
     deadline_seconds: Annotated[float | None, typer.Option(min=0.0, help=DEADLINE_HELP)] = None,
 ) -> None:
     """Competitive ratios of online policies against the hindsight optimum."""
-    from kvopt.experiment import ExperimentConfig, run, write_outputs
+    from kvopt.experiments.runner import ExperimentConfig, run, write_outputs
 
     with _errors():
         names = _parse_policies(policies)

@@ -7,7 +7,7 @@
 with a per-instance time limit, runs every registered policy, and writes to ``--out``:
 
 * ``instances/<name>.json``: one record per instance, written atomically by
-  :func:`kvopt.experiment.run`; a rerun reuses every record with the same instance, backend,
+  :func:`kvopt.experiments.runner.run`; a rerun reuses every record with the same instance, backend,
   time limit and policies, so an interrupted run resumes.
 * ``table.md``, ``table.csv``, ``table.json``: per arrival model and policy, the mean, best and
   worst ratio and the count exactly optimal, beside the paper's numbers for MC-SF.
@@ -48,7 +48,7 @@ from typing import Any
 
 from kvopt.atomic import write_csv_atomic, write_json_atomic
 from kvopt.exceptions import KvoptError
-from kvopt.experiment import ExperimentConfig, run
+from kvopt.experiments.runner import ExperimentConfig, run
 from kvopt.generate import synthetic_set
 from kvopt.heuristics import SERIAL_MOVES
 from kvopt.instance import Instance

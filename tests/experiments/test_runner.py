@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from kvopt import experiment
 from kvopt.cli import app
 from kvopt.exceptions import KvoptError
-from kvopt.experiment import ExperimentConfig, collect_instance_paths, run, write_outputs
+from kvopt.experiments import runner
+from kvopt.experiments.runner import ExperimentConfig, collect_instance_paths, run, write_outputs
 from kvopt.instance import Instance
 from kvopt.read import read_instance, write_instance
 from kvopt.schedule import Schedule
 from kvopt.verify import verify
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 TINY = [DATA / "mcsf_suboptimal.json", DATA / "two_identical.json"]  # MC-SF ratios 1.2 and 1.0
 MCSF = ExperimentConfig(("mcsf",), "highs", None)
 
@@ -54,7 +54,7 @@ def test_every_number_comes_from_a_verified_schedule():
 def test_resume_recomputes_only_missing(tmp_path, monkeypatch):
     """An interrupted run, restarted with the same --out, computes only the missing instance."""
     calls: list[str] = []
-    real = experiment.evaluate_instance
+    real = runner.evaluate_instance
 
     def interrupted(data, config):
         if calls:
@@ -62,7 +62,7 @@ def test_resume_recomputes_only_missing(tmp_path, monkeypatch):
         calls.append(data["name"])
         return real(data, config)
 
-    monkeypatch.setattr(experiment, "evaluate_instance", interrupted)
+    monkeypatch.setattr(runner, "evaluate_instance", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run(TINY, MCSF, out_dir=tmp_path, workers=1, progress=False)
     written = sorted(p.name for p in (tmp_path / "instances").iterdir())
@@ -75,7 +75,7 @@ def test_resume_recomputes_only_missing(tmp_path, monkeypatch):
         calls.append(data["name"])
         return real(data, config)
 
-    monkeypatch.setattr(experiment, "evaluate_instance", counting)
+    monkeypatch.setattr(runner, "evaluate_instance", counting)
     result = run(TINY, MCSF, out_dir=tmp_path, workers=1, progress=False)
     assert calls == ["two-identical"] and result.num_reused == 1
     assert len(result.records) == 2
@@ -86,8 +86,8 @@ def test_resume_ignores_records_of_another_config_or_instance(tmp_path, monkeypa
     """A changed backend, time limit, policy list or instance content is recomputed."""
     run(TINY[:1], MCSF, out_dir=tmp_path, workers=1, progress=False)
     calls: list[str] = []
-    real = experiment.evaluate_instance
-    monkeypatch.setattr(experiment, "evaluate_instance",
+    real = runner.evaluate_instance
+    monkeypatch.setattr(runner, "evaluate_instance",
                         lambda d, c: calls.append(d["name"]) or real(d, c))
     run(TINY[:1], MCSF, out_dir=tmp_path, workers=1, progress=False)
     assert calls == []
@@ -145,14 +145,14 @@ def test_dask_local_cluster(tmp_path):
 
 def test_failure_is_reported_and_not_written(tmp_path, monkeypatch):
     """An instance whose evaluation fails is listed, not written; the others are."""
-    real = experiment.evaluate_instance
+    real = runner.evaluate_instance
 
     def flaky(data, config):
         if data["name"] == "two-identical":
             raise KvoptError("solver disagrees")
         return real(data, config)
 
-    monkeypatch.setattr(experiment, "evaluate_instance", flaky)
+    monkeypatch.setattr(runner, "evaluate_instance", flaky)
     result = run(TINY, MCSF, out_dir=tmp_path, workers=1, progress=False)
     assert result.failures == [("two-identical", "solver disagrees")]
     assert [p.name for p in (tmp_path / "instances").iterdir()] == ["mcsf-suboptimal.json"]
@@ -205,11 +205,11 @@ def test_duplicate_names_and_unknown_policy():
 def test_policy_rng_does_not_depend_on_order():
     """A policy's random stream depends on the instance and the policy only."""
     inst = Instance(7, [1, 2], [1, 1], [5, 3])
-    d = experiment.instance_digest(inst)
-    a = experiment._policy_rng(d, "mcsf").integers(0, 2**32, 4)
-    b = experiment._policy_rng(d, "mcsf").integers(0, 2**32, 4)
+    d = runner.instance_digest(inst)
+    a = runner._policy_rng(d, "mcsf").integers(0, 2**32, 4)
+    b = runner._policy_rng(d, "mcsf").integers(0, 2**32, 4)
     assert np.array_equal(a, b)
-    assert not np.array_equal(a, experiment._policy_rng(d, "fcfs").integers(0, 2**32, 4))
+    assert not np.array_equal(a, runner._policy_rng(d, "fcfs").integers(0, 2**32, 4))
 
 
 def test_cli_ratio_policies_all_and_table(tmp_path):

@@ -1,4 +1,4 @@
-"""The ratio-experiment runner: instances x policies against the hindsight optimum.
+"""The experiment runner: instances x policies against the hindsight optimum.
 
 Per instance a worker solves the hindsight integer program, runs every policy through the
 simulator, verifies every schedule (:func:`kvopt.verify.verify`) and returns one JSON-ready
