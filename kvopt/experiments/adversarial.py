@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kvopt.adversarial import RatioPoint, ratio_vs_n
-from kvopt.atomic import write_json_atomic
+from kvopt.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
 from kvopt.ratio import format_interval
 
 __all__ = ["DEFAULT_SHORTS", "main", "markdown_table"]
@@ -78,14 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     text = markdown_table(points, meta)
-    (out / ".table.md.tmp").write_text(text, encoding="utf-8")
-    (out / ".table.md.tmp").replace(out / "table.md")
+    write_text_atomic(out / "table.md", text)
     rows = [p.to_dict() for p in points]
-    header = list(rows[0])
-    csv_text = ",".join(header) + "\n" + "".join(
-        ",".join(str(r[k]) for k in header) + "\n" for r in rows)
-    (out / ".table.csv.tmp").write_text(csv_text, encoding="utf-8")
-    (out / ".table.csv.tmp").replace(out / "table.csv")
+    write_csv_atomic(out / "table.csv", rows)
     write_json_atomic(out / "table.json", {"config": meta, "points": rows,
                                            "versions": versions()}, indent=1)
     plot_ratio_vs_n(points, out / "ratio-vs-n.png", policy="MC-SF")

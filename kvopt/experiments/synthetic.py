@@ -46,7 +46,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kvopt.atomic import write_csv_atomic, write_json_atomic
+from kvopt.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
 from kvopt.exceptions import KvoptError
 from kvopt.experiments.runner import ExperimentConfig, run
 from kvopt.generate import synthetic_set
@@ -218,12 +218,6 @@ def markdown_table(rows: list[dict[str, Any]], hindsight: dict[str, Any],
     return "\n".join(lines) + "\n"
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def _pick_gantt_instance(records: list[dict[str, Any]]) -> dict[str, Any]:
     """The record where MC-SF is farthest above the best known schedule (ties: first name)."""
     return max(records, key=lambda r: (r["policies"]["mcsf"]["ratio"]["ratio_low"] or 0.0,
@@ -322,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "time_limit_s": args.time_limit, "workers": args.workers,
             "wall_seconds": round(wall_s, 1), "num_reused": result.num_reused}
     out.mkdir(parents=True, exist_ok=True)
-    _write_text(out / "table.md", markdown_table(rows, hindsight, meta))
+    write_text_atomic(out / "table.md", markdown_table(rows, hindsight, meta))
     write_csv_atomic(out / "table.csv", rows)
     ratio_rows = [{"arrival_model": model_of[r["instance"]], **r} for r in result.rows()]
     write_csv_atomic(out / "ratios.csv", ratio_rows)

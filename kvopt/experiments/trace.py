@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-import csv
 import dataclasses
 import functools
 import json
@@ -56,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from kvopt.atomic import write_json_atomic
+from kvopt.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
 from kvopt.metrics import throughput_timeline
 from kvopt.policies import POLICIES, McSf
 from kvopt.profiles import load_profile
@@ -267,14 +266,11 @@ def _fmt(v: Any) -> str:
 
 
 def write_tables(out: Path, rows: list[dict[str, Any]]) -> None:
-    with (out / "table.csv").open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=TABLE_COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
+    write_csv_atomic(out / "table.csv", rows, columns=TABLE_COLUMNS)
     write_json_atomic(out / "table.json", rows, indent=1)
     lines = ["| " + " | ".join(TABLE_COLUMNS) + " |", "|" + "---|" * len(TABLE_COLUMNS)]
     lines += ["| " + " | ".join(_fmt(r[c]) for c in TABLE_COLUMNS) + " |" for r in rows]
-    (out / "table.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text_atomic(out / "table.md", "\n".join(lines) + "\n")
 
 
 def write_plots(out: Path, records: list[dict[str, Any]], scenarios: list[Scenario]) -> None:
@@ -489,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         "computed": len(todo), "reused": reused, "wall_s": wall,
         "sim_s_total": float(sum(r["sim_s"] for r in ordered)),
     }
-    (out / "summary.md").write_text(_summary(ordered, scenarios, meta), encoding="utf-8")
+    write_text_atomic(out / "summary.md", _summary(ordered, scenarios, meta))
     write_json_atomic(out / "meta.json", meta, indent=1)
     print(f"done in {wall:.1f} s: {out}", file=sys.stderr)
     return 0
