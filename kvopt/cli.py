@@ -279,8 +279,9 @@ def ratio(
         help="Seconds per hindsight solve; unproven optima give ratio intervals.")] = 60.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     out: Annotated[Path | None, typer.Option(
-        help="Directory for ratios.csv, summary.csv, results.json and instances/<name>.json; "
-             "a rerun reuses finished instances.")] = None,
+        help="Directory for ratios.csv, summary.csv, results.json and the records "
+             "(hindsight/<instance>.json, policies/<instance>/<policy>.json); a rerun reuses "
+             "every stored record, so adding a policy reuses the hindsight solves.")] = None,
     workers: Annotated[int | None, typer.Option(
         min=1, help="Local worker processes (default: CPU count).")] = None,
     scheduler: Annotated[str | None, typer.Option(
@@ -314,7 +315,8 @@ def ratio(
             typer.echo(_ratio_tables(result))
         if out is not None:
             typer.echo(f"\nwrote {out}/ratios.csv, summary.csv, results.json "
-                       f"({result.num_reused} instance(s) reused)")
+                       f"({result.num_reused} instance(s) reused, "
+                       f"{result.num_hindsight_reused} hindsight solve(s) reused)")
     if result.failures:
         for name, err in result.failures:
             typer.echo("error: " + " ".join(f"{name}: {err}".split()), err=True)

@@ -6,9 +6,10 @@
 ``--count 10`` gives the first 10 of the full 200), solves the hindsight integer program of each
 with a per-instance time limit, runs every registered policy, and writes to ``--out``:
 
-* ``instances/<name>.json``: one record per instance, written atomically by
-  :func:`kvopt.experiments.runner.run`; a rerun reuses every record with the same instance, backend,
-  time limit and policies, so an interrupted run resumes.
+* ``hindsight/<name>.json`` (one hindsight solve per instance) and
+  ``policies/<name>/<policy>.json`` (one run per instance and policy), written atomically by
+  :func:`kvopt.experiments.runner.run`; a rerun reuses every record of the same instance and
+  settings, so an interrupted run resumes and a new policy costs its runs only.
 * ``table.md``, ``table.csv``, ``table.json``: per arrival model and policy, the mean, best and
   worst ratio and the count exactly optimal, beside the paper's numbers for MC-SF.
 * ``ratios.csv``: one row per (instance, policy).
