@@ -279,8 +279,9 @@ def ratio(
         help="Seconds per hindsight solve; unproven optima give ratio intervals.")] = 60.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     out: Annotated[Path | None, typer.Option(
-        help="Directory for ratios.csv, summary.csv, results.json and instances/<name>.json; "
-             "a rerun reuses finished instances.")] = None,
+        help="Directory for ratios.csv, summary.csv, results.json and the records "
+             "(hindsight/<instance>.json, policies/<instance>/<policy>.json); a rerun reuses "
+             "every stored record, so adding a policy reuses the hindsight solves.")] = None,
     workers: Annotated[int | None, typer.Option(
         min=1, help="Local worker processes (default: CPU count).")] = None,
     scheduler: Annotated[str | None, typer.Option(
@@ -293,7 +294,7 @@ def ratio(
     deadline_seconds: Annotated[float | None, typer.Option(min=0.0, help=DEADLINE_HELP)] = None,
 ) -> None:
     """Competitive ratios of online policies against the hindsight optimum."""
-    from kvopt.experiment import ExperimentConfig, run, write_outputs
+    from kvopt.experiments.runner import ExperimentConfig, run, write_outputs
 
     with _errors():
         names = _parse_policies(policies)
@@ -314,7 +315,8 @@ def ratio(
             typer.echo(_ratio_tables(result))
         if out is not None:
             typer.echo(f"\nwrote {out}/ratios.csv, summary.csv, results.json "
-                       f"({result.num_reused} instance(s) reused)")
+                       f"({result.num_reused} instance(s) reused, "
+                       f"{result.num_hindsight_reused} hindsight solve(s) reused)")
     if result.failures:
         for name, err in result.failures:
             typer.echo("error: " + " ".join(f"{name}: {err}".split()), err=True)
@@ -377,9 +379,10 @@ def import_trace(
 # ------------------------------------------------------------------------------------ export
 def export_model(instance_path: Path, fmt: str, out: Path) -> None:
     """Build the integer program exactly as :func:`kvopt.solve.solve` does and write it."""
+    from kvopt.atomic import atomic_target
     from kvopt.milp.backends.highs import to_highs
     from kvopt.milp.formulation import build
-    from kvopt.read import atomic_target, read_instance
+    from kvopt.read import read_instance
     from kvopt.solve import warm_start_schedule
     from kvopt.verify import verify
 

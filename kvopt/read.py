@@ -1,28 +1,25 @@
 """Instances (JSON) and request traces (CSV) in and out.
 
 Every error names the file, and the field, row or request that is wrong, as one line.
-Writes are atomic (a temporary file renamed into place), so nothing is ever half-written.
+Writes are atomic (:mod:`kvopt.atomic`), so nothing is ever half-written.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import math
 import os
-import tempfile
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from kvopt.atomic import write_json_atomic
 from kvopt.exceptions import InstanceError
 from kvopt.instance import Instance
 
-__all__ = ["TRACE_FORMATS", "read_instance", "read_trace", "write_instance", "write_json_atomic"]
+__all__ = ["TRACE_FORMATS", "read_instance", "read_trace", "write_instance"]
 
 
 def read_instance(path: str | os.PathLike[str]) -> Instance:
@@ -52,35 +49,6 @@ def read_instance(path: str | os.PathLike[str]) -> Instance:
     if not inst.name:
         inst = inst.replace(name=path.stem)
     return inst
-
-
-# The process's umask, read once at import (os.umask can only be read by setting it).
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
-
-@contextlib.contextmanager
-def atomic_target(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
-    """A temporary file next to ``path`` for the caller to write; it replaces ``path`` when the
-    block ends without an error and is removed otherwise, so a reader never sees half a file.
-    It gets the permissions a plain ``open`` would give (``mkstemp`` makes files private)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def write_json_atomic(path: str | os.PathLike[str], data: Any, *, indent: int | None = None) -> None:
-    """Write ``data`` as JSON to ``path`` atomically (:func:`atomic_target`)."""
-    with atomic_target(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=indent)
-        fh.write("\n")
 
 
 def write_instance(path: str | os.PathLike[str], instance: Instance) -> None:

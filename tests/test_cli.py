@@ -440,5 +440,5 @@ def test_ratio_with_kth_bounds_records_them(tmp_path):
     high = json.loads(helped.stdout)["instances"][0]["hindsight"]
     assert low["status"] == high["status"] == "feasible"
     assert high["bound"] > low["bound"]
-    record = json.loads(next((tmp_path / "kth" / "instances").glob("*.json")).read_text())
+    record = json.loads(next((tmp_path / "kth" / "hindsight").glob("*.json")).read_text())
     assert record["config"]["kth_time_limit_s"] == 2

@@ -9,7 +9,7 @@ import pytest
 
 from kvopt.exceptions import InstanceError
 from kvopt.instance import Instance
-from kvopt.read import read_instance, read_trace, write_instance, write_json_atomic
+from kvopt.read import read_instance, read_trace, write_instance
 
 DATA = Path(__file__).parent / "data"
 
@@ -51,17 +51,6 @@ def test_unreadable_file(tmp_path):
     (tmp_path / "bin.json").write_bytes(b"\xff\xfe\x00")
     with pytest.raises(InstanceError, match="bin.json"):
         read_instance(tmp_path / "bin.json")
-
-
-def test_write_json_atomic_leaves_no_temporary(tmp_path):
-    """The target appears whole and no temporary file is left; a failed write keeps the old."""
-    target = tmp_path / "sub" / "x.json"
-    write_json_atomic(target, {"a": 1})
-    assert json.loads(target.read_text()) == {"a": 1}
-    with pytest.raises(TypeError):
-        write_json_atomic(target, {"a": object()})
-    assert json.loads(target.read_text()) == {"a": 1}
-    assert [p.name for p in target.parent.iterdir()] == ["x.json"]
 
 
 def test_read_vidur_trace():
@@ -108,17 +97,3 @@ def test_round_length_must_be_positive(round_s):
     """The round length is explicit and positive."""
     with pytest.raises(InstanceError, match="round length"):
         read_trace(DATA / "trace_vidur.csv", memory=40, round_s=round_s)
-
-
-def test_atomic_writes_get_the_usual_permissions(tmp_path):
-    """A file written atomically has the mode a plain ``open`` gives (not mkstemp's 0600),
-    and a failed write leaves neither the target nor a temporary file."""
-    import os
-
-    umask = os.umask(0o022)
-    os.umask(umask)
-    write_json_atomic(tmp_path / "a.json", {"x": 1})
-    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask
-    with pytest.raises(TypeError):
-        write_json_atomic(tmp_path / "b.json", {"x": object()})
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]

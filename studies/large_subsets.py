@@ -1,7 +1,7 @@
-"""Benchmark (not a test): how much of the optimum the requests with large peaks carry.
+"""Study (not a benchmark, not a test): how much of the optimum the requests with large peaks carry.
 
-For each paper-style instance of ``ip_paper.py`` (same seeds) and each threshold ``theta``,
-takes ``B``, the requests whose peak ``s + o`` exceeds ``theta * M``, and prints:
+For each paper-style instance of ``benchmarks/ip_paper.py`` (same seeds) and each threshold
+``theta``, takes ``B``, the requests whose peak ``s + o`` exceeds ``theta * M``, and prints:
 
 * ``OPT(B)``: CP-SAT on ``B`` alone (``--seconds``; a ``?`` marks a proven bound, not the
   optimum);
@@ -16,7 +16,7 @@ takes ``B``, the requests whose peak ``s + o`` exceeds ``theta * M``, and prints
 
 The first lines per instance give the best schedule found (serial search) and the full LP.
 
-    python benchmarks/large_subsets.py [--count 3] [--sizes 12] [--thetas 0.5,0.4,0.3]
+    python studies/large_subsets.py [--count 3] [--sizes 12] [--thetas 0.5,0.4,0.3]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from kvopt.heuristics import serial_search
 from kvopt.instance import Instance
 from kvopt.milp.formulation import build
 
-SEED = 20260101  # ip_paper.py's instance seed
+SEED = 20260101  # benchmarks/ip_paper.py's instance seed
 
 
 def _best_schedule(instance: Instance, moves: int) -> tuple[np.ndarray, int]:

@@ -1,5 +1,6 @@
-"""Audit (not a test): every backend's proven optimum and every certified bound against an
-independent reference, on many more seeded instances than the property tests draw.
+"""Study (not a benchmark, not a test): every backend's proven optimum and every certified
+bound audited against an independent reference, on many more seeded instances than the property
+tests draw.
 
 * ``tiny``: random instances of 2-7 requests (M = 5-14, half of them with arrivals in rounds
   0-5), the reference is :func:`kvopt.bruteforce.brute_force_optimum`.
@@ -12,8 +13,8 @@ deadline cuts (and, on ``paper``, k-th completion caps) and the LP with deadline
 the optimum as upper bound must stay at or below it. Prints each violation, then the count of
 instances, violations and how often each bound meets the optimum. Exit code 1 on a violation.
 
-    python benchmarks/audit_bounds.py --mode tiny --count 500 --seed 1000    # ~5 min
-    python benchmarks/audit_bounds.py --mode paper --count 10                # ~15 min
+    python studies/audit_bounds.py --mode tiny --count 500 --seed 1000    # ~5 min
+    python studies/audit_bounds.py --mode paper --count 10                # ~15 min
 """
 
 from __future__ import annotations

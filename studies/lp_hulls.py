@@ -1,8 +1,8 @@
-"""Benchmark (not a test): is the certified LP's point inside the small hulls?
+"""Study (not a benchmark, not a test): is the certified LP's point inside the small hulls?
 
 Runs the certified LP (:func:`kvopt.bounds.lp_bound`, every cut family, ``--cut-rounds``
-rounds) on paper-style instances of ``ip_paper.py`` (same seeds) and checks whether its final
-point ``x`` lies in three convex hulls that every schedule's 0/1 point lies in:
+rounds) on paper-style instances of ``benchmarks/ip_paper.py`` (same seeds) and checks whether
+its final point ``x`` lies in three convex hulls that every schedule's 0/1 point lies in:
 
 * **groups of requests**: for each group of ``k`` requests (pairs and triples), the hull of
   the group's feasible joint starts (the group alone fits: removing requests only frees
@@ -18,7 +18,7 @@ A deficiency of 0 means no valid inequality over that group or round cuts ``x`` 
 per instance, the best schedule found, the LP bound, and per family how many groups or rounds
 are violated, the largest deficiency and the seconds.
 
-    python benchmarks/lp_hulls.py [--count 2] [--sizes 12] [--triples]
+    python studies/lp_hulls.py [--count 2] [--sizes 12] [--triples]
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from kvopt.heuristics import local_search
 from kvopt.instance import Instance
 from kvopt.milp.formulation import build
 
-SEED = 20260101  # ip_paper.py's instance seed
+SEED = 20260101  # benchmarks/ip_paper.py's instance seed
 TOL = 1e-7
 
 
