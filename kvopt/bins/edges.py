@@ -104,7 +104,8 @@ def assign_bins(predicted: Any, edges: np.ndarray) -> np.ndarray:
 class Predictor(Protocol):
     """Maps true bins to assigned bins; states its confusion matrix for the theory."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def assign(self, true_bins: np.ndarray, num_bins: int, rng: np.random.Generator
                ) -> np.ndarray: ...
