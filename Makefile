@@ -48,3 +48,7 @@ clean:  ## remove the virtual environment and caches
 
 experiment-trace: $(STAMP)  ## real-trace experiment in seconds (Azure conv, ShareGPT) -> results/trace
 	$(PY) -m kvopt.experiments.trace --out results/trace
+
+.PHONY: experiment-bins
+experiment-bins: $(STAMP)  ## Multi-Bin Batching figures B-F1..B-F5 beside the paper (~3 min, 2 cores) -> results/bins
+	$(PY) -m kvopt.bins.experiment --out results/bins
