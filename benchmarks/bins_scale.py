@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         r = json.loads(proc.stdout)
         extra = f" (closed form {r['closed_form']:.5g}, ratio {r['ratio']:.4f})" \
             if "ratio" in r else ""
-        print(f"{name:<20} {engine:<9} {n:>9,} {r['workload_s']:>7.2f} {r['simulate_s']:>7.2f} "
+        print(f"{name:<20} {engine:<9} {n:>9,} {r['workload_s']:>7.2f} {r['simulate_s']:>7.3f} "
               f"{r['verify_s']:>8.2f} {r['total_s']:>8.2f} {r['peak_rss_mb']:>11.0f}  "
               f"{r['capacity']:.5g}{extra}")
     return 0

@@ -227,12 +227,12 @@ def _plot_f1(f1: dict[str, Any], path: Path) -> None:
             label = f"B = {name}" if i == 0 else name
             base_t, base_m = rows["1"]["theory"], rows["1"]["measured"]
             ax.plot(ks, [100 * (rows[str(k)]["theory"] / base_t - 1) for k in ks], color=color,
-                    label=f"{label}: theory")
+                    label=label)
             ax.plot(ks, [100 * (rows[str(k)]["measured"] / base_m - 1) for k in ks], "o",
-                    color=color, label=f"{label}: simulated")
+                    color=color)
         _log2_axis(ax, ks)
         ax.set_ylabel("capacity gain over k = 1 (%)")
-        ax.set_title(title)
+        ax.set_title(f"{title}\nlines: theory; dots: simulated", fontsize=10)
         ax.legend(fontsize=7)
     _save(fig, path)
 
@@ -242,16 +242,16 @@ def _plot_f2(f2: dict[str, Any], path: Path) -> None:
     ax = fig.add_subplot(1, 2, 1)
     for color, (k, rows) in zip(_COLORS, f2["infinite_servers"].items(), strict=False):
         rates = [row["rate"] for row in rows]
-        ax.plot(rates, [row["law"] for row in rows], color=color, label=f"k = {k}: law")
-        ax.plot(rates, [row["mean_latency"] for row in rows], "o", color=color,
-                label=f"k = {k}: simulated")
+        ax.plot(rates, [row["law"] for row in rows], color=color, label=f"k = {k}")
+        ax.plot(rates, [row["mean_latency"] for row in rows], "o", color=color)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("arrival rate lambda (requests per token step)")
     ax.set_ylabel("mean latency (token steps)")
-    ax.set_title("(a) infinitely many servers, U[1, 20], B = 8")
+    ax.set_title("(a) infinitely many servers, U[1, 20], B = 8\n"
+                 "lines: E[T_k] + k(B - 1)/(2 lambda); dots: simulated", fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=8)
     ax = fig.add_subplot(1, 2, 2)
     for color, (k, block) in zip(_COLORS, f2["eight_servers"].items(), strict=False):
         rows = block["rows"]
@@ -313,7 +313,9 @@ def _plot_f4(f4: dict[str, Any], path: Path) -> None:
 
 
 def _plot_f5(f5: dict[str, Any], path: Path) -> None:
-    fig = Figure(figsize=(13, 4.3))
+    fig = Figure(figsize=(13, 4.8))
+    handles: list[Any] = []
+    labels: list[str] = []
     for i, (name, block) in enumerate(f5.items()):
         ax = fig.add_subplot(1, len(f5), i + 1)
         ks = list(block["rows"])
@@ -327,11 +329,14 @@ def _plot_f5(f5: dict[str, Any], path: Path) -> None:
         ax.set_xticks(x)
         ax.set_xticklabels([f"k = {k}" for k in ks])
         ax.set_ylabel("capacity gain over k = 1 (%)")
-        ax.set_title(name)
+        ax.set_title(f"{name}: B = 8, one server")
         ax.grid(True, axis="y", alpha=0.3)
         if i == 0:
-            ax.legend(fontsize=7)
-    _save(fig, path)
+            handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    FigureCanvasAgg(fig)
+    fig.savefig(path, format="png", dpi=110, metadata={"Software": None})
 
 
 def write_plots(results: dict[str, Any], out: Path) -> list[Path]:
