@@ -537,6 +537,9 @@ def bins_command(
     saturated: Annotated[bool, typer.Option(
         "--saturated", help="An unbounded backlog: all requests present at time 0.")] = False,
     rate: Annotated[float | None, typer.Option(help="Poisson arrivals per unit time.")] = None,
+    trace_times: Annotated[bool, typer.Option(
+        "--trace-times", help="Replay the first --requests rows of --lengths trace:FILE at "
+                              "their own timestamps (seconds: set --t-tok or --profile).")] = False,
     assign_error: Annotated[float | None, typer.Option(
         "--assign-error", help="Probability p_e of a wrong bin (neighbouring; see "
                                "--error-mode).")] = None,
@@ -564,9 +567,9 @@ def bins_command(
     import math as _math
 
     from kvopt.bins.edges import ConfusionMatrix, Oracle, Predictor, SymmetricError
-    from kvopt.bins.engine import EngineConfig, make_workload, run
+    from kvopt.bins.engine import EngineConfig, make_workload, run, trace_workload
     from kvopt.bins.errors import BinsError
-    from kvopt.bins.lengths import Uniform, parse_lengths
+    from kvopt.bins.lengths import Empirical, Uniform, parse_lengths
     from kvopt.bins.theory import capacity_uniform, latency_law, theory_capacity
 
     def option(name: str, check: Any) -> Any:
@@ -575,8 +578,10 @@ def bins_command(
         except BinsError as exc:
             raise _fail(f"kvopt bins: {name}: {exc}") from None
 
-    if saturated == (rate is not None):
-        raise _fail("kvopt bins: give exactly one of --saturated and --rate")
+    if saturated + (rate is not None) + trace_times != 1:
+        raise _fail("kvopt bins: give exactly one of --saturated, --rate and --trace-times")
+    if trace_times and not lengths.startswith("trace:"):
+        raise _fail("kvopt bins: --trace-times needs --lengths trace:FILE")
     if rate is not None and not (_math.isfinite(rate) and rate > 0):
         raise _fail(f"kvopt bins: --rate must be a positive number, got {rate}")
     if table1 and assign_error is not None:
@@ -598,9 +603,16 @@ def bins_command(
     cfg = option("--flush/--timeout-s/--kv-limit/--t0/--t-tok", lambda: EngineConfig(
         batch, servers=servers, t0=t0, t_tok=t_tok, kv_limit_tokens=kv_limit,
         flush=flush or "none", timeout_s=timeout_s, time_model=time_model, saturated=saturated))
-    workload = option("--edges", lambda: make_workload(
-        dist, requests, num_bins=bins, seed=seed, arrivals="saturated" if saturated else "poisson",
-        rate=rate, edges=edges, predictor=pred, prompt_tokens=prompt_tokens))
+    if trace_times:
+        workload = option("--lengths", lambda: trace_workload(
+            lengths[len("trace:"):], num_bins=bins, seed=seed, num_requests=requests,
+            edges=edges, predictor=pred))
+        dist = Empirical(workload.length, label=dist.name)
+    else:
+        workload = option("--edges", lambda: make_workload(
+            dist, requests, num_bins=bins, seed=seed,
+            arrivals="saturated" if saturated else "poisson", rate=rate, edges=edges,
+            predictor=pred, prompt_tokens=prompt_tokens))
     with _errors():
         result = run(workload, cfg)
     ev = result.evaluation
@@ -619,7 +631,8 @@ def bins_command(
         law = latency_law(bins, batch, rate, (servers * batch / theory - t0) / t_tok)
     data = {
         "bins": bins, "batch": batch, "servers": servers, "lengths": dist.name,
-        "arrivals": "saturated" if saturated else f"poisson {rate:g}", "requests": requests,
+        "arrivals": ("saturated" if saturated else "trace timestamps" if trace_times
+                     else f"poisson {rate:g}"), "requests": workload.num_requests,
         "predictor": pred.name, "edges": [float(x) for x in workload.edges], "seed": seed,
         "time_unit": "s" if time_model is not None else "token steps x t_tok",
         "capacity": ev.capacity, "tokens_per_unit": ev.tokens_per_unit,

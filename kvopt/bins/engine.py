@@ -17,6 +17,9 @@ an unbounded backlog); they are reported as unserved. At one instant, arrivals a
 order, then timeouts in bin order, then the flush in bin order; that is the order in which the
 batches formed at that instant enter the central queue.
 
+Arrivals: :func:`make_workload` draws a saturated backlog or all at 0 (both at time 0), a Poisson
+process, or takes given times; :func:`trace_workload` replays a trace's own timestamps.
+
 ``m`` servers take batches from the central queue in order; a batch starts at
 ``max(formed, earliest free server)`` and lasts ``t0 + t_tok * max(true lengths)`` (the theory:
 ``t0 = 0``, ``t_tok = 1``), or, with a profile's time model, the seconds of its rounds: round 1
@@ -36,13 +39,14 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import math
+import os
 from typing import Any
 
 import numpy as np
 
 from kvopt.bins.edges import Oracle, Predictor, assign_bins, bin_edges
 from kvopt.bins.errors import BinsError
-from kvopt.bins.lengths import Empirical, LengthModel
+from kvopt.bins.lengths import Empirical, LengthModel, read_trace_lengths
 from kvopt.bins.verify import BinsEvaluation, verify_batches
 from kvopt.time_model import TimeModel
 
@@ -65,6 +69,7 @@ __all__ = [
     "run",
     "serve",
     "simulate_batches",
+    "trace_workload",
 ]
 
 FULL, KV, TIMEOUT, FLUSH = 0, 1, 2, 3
@@ -282,6 +287,13 @@ def make_workload(
         arrival = np.asarray(arrivals, dtype=np.float64)
         if arrival.shape != (num_requests,):
             raise BinsError(f"{arrival.size} arrival times for {num_requests} requests")
+    return _binned(arrival, length, prompt, lengths, num_bins, edges, predictor, pred_ss)
+
+
+def _binned(arrival: np.ndarray, length: np.ndarray, prompt: np.ndarray | None,
+            lengths: LengthModel, num_bins: int, edges: str | np.ndarray,
+            predictor: Predictor | None, pred_ss: np.random.SeedSequence) -> Workload:
+    """Cut ``lengths`` into bins, assign every request, build the workload."""
     cut = bin_edges(lengths, num_bins, edges) if isinstance(edges, str) else np.asarray(edges)
     if len(cut) != num_bins + 1:
         raise BinsError(f"{len(cut)} edges for {num_bins} bins; expected {num_bins + 1}")
@@ -290,6 +302,39 @@ def make_workload(
     assigned = pred.assign(true_bin, num_bins, np.random.default_rng(pred_ss))
     return Workload(arrival, length, assigned, num_bins, prompt=prompt, true_bin=true_bin,
                     edges=cut)
+
+
+def trace_workload(
+    path: str | os.PathLike[str], *, num_bins: int, seed: int,
+    num_requests: int | None = None, edges: str | np.ndarray = "equal_mass",
+    predictor: Predictor | None = None,
+) -> Workload:
+    """The first ``num_requests`` rows of a trace with timestamps, replayed as they came: own
+    arrival times (seconds from the first request), output lengths and prompts. Edges are cut
+    from these rows' lengths; ``seed`` drives the predictor (the third stream of
+    :func:`make_workload`).
+
+    Raises
+    ------
+    BinsError
+        When the file has no timestamps, or on a bad argument.
+    """
+    cols = read_trace_lengths(path)
+    if "arrival_s" not in cols:
+        raise BinsError(f"{path}: the trace has no timestamps; draw arrivals instead")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise BinsError(f"seed must be an integer >= 0, got {seed!r}")
+    n = len(cols["output"]) if num_requests is None else min(num_requests, len(cols["output"]))
+    if n < 1:
+        raise BinsError(f"requests must be a positive integer, got {num_requests!r}")
+    order = np.argsort(cols["arrival_s"][:n], kind="stable")
+    arrival = cols["arrival_s"][:n][order]
+    length = cols["output"][:n][order].astype(np.float64)
+    prompt = cols["prompt"][:n][order]
+    pred_ss = np.random.SeedSequence(int(seed)).spawn(3)[2]
+    dist = Empirical(length, label=f"trace:{os.path.basename(path)}")
+    return _binned(arrival - arrival[0], length, prompt, dist, num_bins, edges, predictor,
+                   pred_ss)
 
 
 # --------------------------------------------------------------------------- forming batches

@@ -58,6 +58,7 @@ from kvopt.bins.lengths import (
     Uniform,
     read_trace_lengths,
 )
+from kvopt.bins.report import markdown_tables, write_plots
 from kvopt.bins.theory import capacity_max_uniform, capacity_uniform, latency_law, theory_capacity
 from kvopt.bins.verify import BinsEvaluation
 
@@ -131,8 +132,8 @@ def _stats(values: Sequence[float]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- B-F1
 def fig1(s: Settings) -> dict[str, Any]:
     """Capacity against k: U[1, 20] with 10 seeds; B and m ablations; other lengths."""
-    out: dict[str, Any] = {"uniform_b128": {}, "batch_ablation": {}, "servers8": {},
-                           "other_lengths": {}}
+    out: dict[str, Any] = {"paper_b4": list(PAPER_B4), "uniform_b128": {},
+                           "batch_ablation": {}, "servers8": {}, "other_lengths": {}}
     u = Uniform(1, 20)
     for k in KS:
         caps = [_eval(u, k, 128, 1, s.seed + r, s.requests).capacity for r in range(s.seeds)]
@@ -307,8 +308,6 @@ def _write(path: Path, text: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from kvopt.bins.report import markdown_tables, write_plots
-
     parser = argparse.ArgumentParser(prog="python -m kvopt.bins.experiment",
                                      description="Multi-Bin Batching figures B-F1..B-F5.")
     parser.add_argument("--out", type=Path, required=True, help="output folder")

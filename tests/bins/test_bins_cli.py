@@ -52,7 +52,8 @@ def test_text_output():
 
 
 @pytest.mark.parametrize(("args", "words"), [
-    ([*BASE, "--requests", "10"], "exactly one of --saturated and --rate"),
+    ([*BASE, "--requests", "10"], "exactly one of --saturated, --rate and --trace-times"),
+    ([*BASE, "--requests", "10", "--trace-times"], "--trace-times needs --lengths trace:FILE"),
     ([*BASE, "--rate", "-1", "--requests", "10"], "--rate"),
     ([*BASE, "--saturated", "--requests", "10", "--assign-error", "2"], "--assign-error"),
     (["bins", "--bins", "3", "--batch", "8", "--lengths", "uniform:1:20", "--saturated",
@@ -75,3 +76,16 @@ def test_bad_options_are_one_line_exit_2(capsys, args, words):
     assert stop.value.code == 2
     assert len(err.splitlines()) == 1 and err.startswith("error: kvopt bins: ") and words in err
     assert "Traceback" not in err
+
+
+def test_trace_times_replay(tmp_path):
+    """--trace-times replays a trace's own timestamps; the theory uses the replayed rows."""
+    path = tmp_path / "t.csv"
+    rows = "\n".join(f"{0.5 * i},3,{1 + i % 7}" for i in range(200))
+    path.write_text("arrived_at,num_prefill_tokens,num_decode_tokens\n" + rows + "\n")
+    res = invoke("bins", "--bins", "2", "--batch", "4", "--lengths", f"trace:{path}",
+                 "--trace-times", "--requests", "100", "--json")
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["arrivals"] == "trace timestamps" and data["requests"] == 100
+    assert data["num_served"] + data["num_unserved"] == 100

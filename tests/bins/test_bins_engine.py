@@ -19,6 +19,7 @@ from kvopt.bins.engine import (
     make_workload,
     run,
     simulate_batches,
+    trace_workload,
 )
 from kvopt.bins.errors import BinsError
 from kvopt.bins.lengths import LogNormal, Uniform
@@ -199,3 +200,21 @@ def test_bad_inputs_name_the_field():
     with pytest.raises(BinsError, match="KV limit"):
         simulate_batches(Workload([0.0], [5.0], [0], 1, prompt=[6]),
                          EngineConfig(2, kv_limit_tokens=10))
+
+
+def test_trace_replay_keeps_timestamps_lengths_and_prompts(tmp_path):
+    """`trace_workload`: rows in time order from 0, their outputs and prompts; a length-only
+    trace is refused."""
+    path = tmp_path / "t.csv"
+    path.write_text("arrived_at,num_prefill_tokens,num_decode_tokens\n"
+                    "10.0,3,4\n10.5,5,1\n12.0,2,9\n13.0,1,2\n")
+    w = trace_workload(path, num_bins=2, seed=0, num_requests=3)
+    assert w.arrival.tolist() == [0.0, 0.5, 2.0]
+    assert w.length.tolist() == [4.0, 1.0, 9.0] and w.prompt.tolist() == [3, 5, 2]
+    assert w.bin.tolist() == [1, 0, 1]
+    res = run(w, EngineConfig(2, flush="at_end"))
+    assert res.evaluation.num_served == 3
+    lengths_only = tmp_path / "l.csv"
+    lengths_only.write_text("num_prefill_tokens,num_decode_tokens\n1,2\n")
+    with pytest.raises(BinsError, match="no timestamps"):
+        trace_workload(lengths_only, num_bins=1, seed=0)
