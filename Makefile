@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test lint bench experiment-synthetic experiment-trace experiment-adversarial clean
+.PHONY: help install demo test lint bench experiment-synthetic experiment-trace experiment-adversarial experiment-bins clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -50,3 +50,6 @@ experiment-adversarial: $(STAMP)  ## MC-SF's ratio vs n on adversarial arrivals,
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+experiment-bins: $(STAMP)  ## Multi-Bin Batching figures B-F1..B-F5 beside the paper (~3 min, 2 cores) -> results/bins
+	$(PY) -m kvopt.bins.experiment --out results/bins
