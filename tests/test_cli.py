@@ -335,7 +335,8 @@ def test_profiles_lists_and_shows():
 
 def test_calibrate_reports_error_against_vidur():
     """`calibrate` refits from a Vidur table and reports its MAPE below 5%."""
-    table = Path(__file__).parents[1] / "../shared/traces/profiles/vidur_predicted/batch_time_tp2.csv"
+    table = (Path(__file__).parents[1]
+             / "../shared/traces/profiles/vidur_predicted/batch_time_tp2.csv")
     if not table.exists():
         pytest.skip("shared traces not present")
     result = runner.invoke(app, ["calibrate", str(table)])
