@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, cast
 
 import numpy as np
 import typer
@@ -30,6 +30,25 @@ app = typer.Typer(
     name="kvopt", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="Hindsight-optimal and online scheduling of LLM inference under a KV-cache limit.",
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from kvopt import __version__
+
+        typer.echo(f"kvopt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print kvopt's version and exit.")] = False,
+) -> None:
+    """Hindsight-optimal and online scheduling of LLM inference under a KV-cache limit."""
+
+
 generate_app = typer.Typer(no_args_is_help=True, help="Write generated instances as JSON.")
 app.add_typer(generate_app, name="generate")
 
@@ -459,12 +478,15 @@ def calibrate(
 def profiles(
     name: Annotated[str | None, typer.Argument(help="Show one profile.")] = None,
 ) -> None:
-    """List the hardware/model profiles in models/, or show one."""
-    from kvopt.profiles import available_profiles, load_profile
+    """List the shipped hardware/model profiles (kvopt/data/models/), or show one."""
+    from kvopt.profiles import MODELS_DIR, ProfileError, available_profiles, load_profile
 
     with _errors():
         if name is None:
-            typer.echo("\n".join(available_profiles()))
+            if not (names := available_profiles()):
+                raise ProfileError(f"no profiles found in {MODELS_DIR}: this kvopt installation "
+                                   "lacks its package data (data/models/*.toml); reinstall it")
+            typer.echo("\n".join(names))
             return
         _print_json(load_profile(name).to_dict())
 
@@ -533,6 +555,14 @@ def show_versions() -> None:
     typer.echo(text())
 
 
+class _ClickError(Protocol):
+    """What :func:`main` reads of a ``ClickException``."""
+
+    exit_code: int
+
+    def format_message(self) -> str: ...
+
+
 def _click_error() -> type[Exception]:
     """The ``ClickException`` class of the click that typer runs on (recent typer versions carry
     their own copy of click, older ones use the ``click`` package)."""
@@ -546,7 +576,8 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="kvopt", standalone_mode=False)
-    except _click_error() as exc:
+    except _click_error() as caught:
+        exc = cast(_ClickError, caught)
         if type(exc).__name__ == "NoArgsIsHelpError":    # `kvopt` alone: the help text
             typer.echo(exc.format_message(), err=True)
             raise SystemExit(exc.exit_code) from None

@@ -15,6 +15,9 @@ from kvopt.read import read_instance
 
 DATA = Path(__file__).parent / "data"
 SUBOPTIMAL = DATA / "mcsf_suboptimal.json"  # hand-solved in tests/data/README.md: OPT 10, MC-SF 12
+# the shipped demo instance (package data), see kvopt/data/instances/README.md
+DEMO = str(Path(__file__).parents[1] / "kvopt" / "data" / "instances" / "demo"
+           / "paper-zero-n10.json")
 
 runner = CliRunner()
 
@@ -159,6 +162,25 @@ def test_show_versions():
         assert f"{key}:" in res.stdout
 
 
+
+def test_version():
+    """`kvopt --version` prints the package version and exits 0."""
+    from kvopt import __version__
+
+    res = invoke("--version")
+    assert res.exit_code == 0 and res.stdout == f"kvopt {__version__}\n"
+
+
+def test_profiles_none_found_is_one_line_exit_2(tmp_path, monkeypatch):
+    """An installation without its profiles says so (one line, exit 2) instead of printing an
+    empty list and exiting 0."""
+    import kvopt.profiles
+
+    monkeypatch.setattr(kvopt.profiles, "MODELS_DIR", tmp_path / "absent")
+    res = invoke("profiles")
+    assert res.exit_code == 2 and len(res.stderr.splitlines()) == 1
+    assert "no profiles found" in res.stderr and "reinstall" in res.stderr
+
 # ------------------------------------------------------------------------- bad input
 GOOD = {"memory": 7, "arrival": [0, 1], "prompt": [1, 2], "output": [3, 4]}
 
@@ -295,8 +317,7 @@ def test_generate_same_seed_same_bytes(tmp_path):
 
 def test_demo_instance_is_proven_and_mcsf_is_not_optimal():
     """`make demo`: the shipped instance is proven optimal (154) and MC-SF (156) is not."""
-    demo = Path(__file__).parents[1] / "instances" / "demo" / "paper-zero-n10.json"
-    res = invoke("ratio", demo, "--policies", "mcsf", "--json", "--no-progress")
+    res = invoke("ratio", DEMO, "--policies", "mcsf", "--json", "--no-progress")
     assert res.exit_code == 0, res.stderr
     rec = json.loads(res.stdout)["instances"][0]
     assert rec["hindsight"]["status"] == "optimal" and rec["hindsight"]["objective"] == 154
@@ -317,7 +338,7 @@ def test_generate_adversarial_then_simulate(tmp_path):
 
 def test_simulate_noisy_predictions_are_seeded(tmp_path):
     """The same --seed gives the same schedule; --eps is refused for policies without it."""
-    path = "instances/demo/paper-zero-n10.json"
+    path = DEMO
     args = ["simulate", path, "--policy", "mcsf", "--eps", "0.5", "--seed", "3", "--json"]
     first, second = runner.invoke(app, args), runner.invoke(app, args)
     assert first.exit_code == 0 and first.stdout == second.stdout
@@ -347,10 +368,10 @@ def test_calibrate_reports_error_against_vidur():
 
 def test_bound_prints_certified_bound():
     """`bound --json` gives an LP bound between the sum of outputs and MC-SF's cost."""
-    result = runner.invoke(app, ["bound", "instances/demo/paper-zero-n10.json", "--json"])
+    result = runner.invoke(app, ["bound", DEMO, "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    inst = read_instance("instances/demo/paper-zero-n10.json")
+    inst = read_instance(DEMO)
     assert int(inst.output.sum()) <= data["bound"] <= data["mcsf_total_latency"]
     assert data["source"].startswith("LP relaxation")
     best = data["best_known_total_latency"]
@@ -362,7 +383,7 @@ def test_bound_prints_certified_bound():
 def test_bound_with_local_moves_is_seeded():
     """`bound --moves N --seed S` reports the improved list: the same bytes for the same seed,
     never worse than without moves."""
-    args = ["bound", "instances/demo/paper-zero-n10.json", "--json", "--moves", "20"]
+    args = ["bound", DEMO, "--json", "--moves", "20"]
     plain = json.loads(runner.invoke(app, args[:3]).stdout)
     first, second = (runner.invoke(app, [*args, "--seed", "4"]) for _ in range(2))
     assert first.exit_code == 0, first.output
@@ -406,10 +427,10 @@ def test_bound_with_deadline_cuts(tmp_path):
 
 
 @pytest.mark.parametrize("command", [
-    ["bound", "instances/demo/paper-zero-n10.json", "--kth-seconds", "1"],
-    ["bound", "instances/demo/paper-zero-n10.json", "--deadline-cuts"],
-    ["solve", "instances/demo/paper-zero-n10.json", "--deadline-seconds", "1"],
-    ["ratio", "instances/demo/paper-zero-n10.json", "--deadline-seconds", "1"],
+    ["bound", DEMO, "--kth-seconds", "1"],
+    ["bound", DEMO, "--deadline-cuts"],
+    ["solve", DEMO, "--deadline-seconds", "1"],
+    ["ratio", DEMO, "--deadline-seconds", "1"],
 ])
 def test_cpsat_options_without_ortools_are_one_line(monkeypatch, command):
     import kvopt.bounds

@@ -54,12 +54,12 @@ def test_unknown_arrival_model():
 
 
 def test_shipped_instances_match_their_generator():
-    """instances/ holds exactly what its README says the generator produced."""
+    """kvopt/data/instances/ holds exactly what its README says the generator produced."""
     from pathlib import Path
 
     from kvopt.read import read_instance
 
-    root = Path(__file__).parents[1] / "instances"
+    root = Path(__file__).parents[1] / "kvopt" / "data" / "instances"
     demo = read_instance(root / "demo" / "paper-zero-n10.json")
     expected = synthetic_set("zero", 7, 1, num_requests=10)[0].replace(name="paper-zero-n10")
     assert demo.to_dict() == expected.to_dict()
