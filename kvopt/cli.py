@@ -62,6 +62,13 @@ class Arrivals(enum.StrEnum):
     poisson = "poisson"
 
 
+class TraceFormat(enum.StrEnum):
+    auto = "auto"
+    vidur = "vidur"
+    azure = "azure"
+    lengths = "lengths"
+
+
 class ExportFormat(enum.StrEnum):
     mps = "mps"
     lp = "lp"
@@ -381,14 +388,26 @@ def import_trace(
     limit: Annotated[int | None, typer.Option(min=0, help="Keep the first N requests.")] = None,
     drop_oversized: Annotated[bool, typer.Option(
         help="Drop requests with prompt + output > memory instead of failing.")] = False,
+    trace_format: Annotated[TraceFormat, typer.Option(
+        "--format", help="Trace format; 'auto' follows the header ('lengths': every request "
+                         "at round 0, even when the file has a time column).")] = TraceFormat.auto,
 ) -> None:
-    """Convert a request trace into an instance (arrival round = floor(seconds / round length))."""
-    from kvopt.read import read_trace, write_instance
+    """Convert a request trace into an instance (arrival round = floor(seconds / round length)).
 
-    with _errors():
+    The CSV is UTF-8 (a byte-order mark is fine); Azure timestamps are UTC. Rows out of time
+    order are sorted, with a warning on stderr."""
+    import warnings
+
+    from kvopt.read import TraceWarning, read_trace, write_instance
+
+    with _errors(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TraceWarning)
         _check_target(out)
         inst = read_trace(trace, memory=memory, round_s=round_seconds, limit=limit,
-                          drop_oversized=drop_oversized)
+                          drop_oversized=drop_oversized,
+                          fmt=None if trace_format is TraceFormat.auto else trace_format.value)
+        for w in caught:
+            typer.echo("warning: " + " ".join(str(w.message).split()), err=True)
         write_instance(out, inst)
     typer.echo(f"wrote {out} ({inst.num_requests} requests)")
 

@@ -129,6 +129,93 @@ def test_import_trace_oversized(tmp_path):
     assert res.exit_code == 0 and read_instance(out).num_requests == 3
 
 
+
+VIDUR_HEADER = "arrived_at,num_prefill_tokens,num_decode_tokens\n"
+BAD_TRACE_FILES = {
+    "latin-1": ((VIDUR_HEADER + "0.5,1,2 # café\n").encode("latin-1"), "line 2: byte 0xe9"),
+    "utf-16": ((VIDUR_HEADER + "0.5,1,2\n").encode("utf-16"), "UTF-16"),
+    "negative": ((VIDUR_HEADER + "0,1,2\n0.5,-4,2\n").encode(),
+                 "line 3, field 'num_prefill_tokens': '-4' is negative"),
+    "non-numeric": ((VIDUR_HEADER + "0,1,two\n").encode(),
+                    "line 2, field 'num_decode_tokens': 'two' is not a whole number"),
+    "empty": ((VIDUR_HEADER + ",1,2\n").encode(), "line 2, field 'arrived_at': empty"),
+    "time column unknown": (b"arrival_s,num_prefill_tokens,num_decode_tokens\n0.5,1,2\n",
+                            "column 'arrival_s' looks like timestamps"),
+    "no rows": (VIDUR_HEADER.encode(), "no data rows"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_TRACE_FILES))
+def test_import_trace_bad_file_is_one_line_exit_2(tmp_path, capsys, case):
+    """Through the console script each bad trace gives one line naming the file (and line and
+    field), exit code 2, no traceback, nothing written."""
+    content, match = BAD_TRACE_FILES[case]
+    trace, out = tmp_path / "bad.csv", tmp_path / "t.json"
+    trace.write_bytes(content)
+    with pytest.raises(SystemExit) as stop:
+        main(["import-trace", str(trace), "--memory", "40", "--round-seconds", "1",
+              "--out", str(out)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: {trace}: ") and match in err and not out.exists()
+
+
+def test_import_trace_reads_a_bom_prefixed_file(tmp_path):
+    """A UTF-8 byte-order mark keeps the timestamps: rounds 0, 0, 2, 11 as without it."""
+    trace, out = tmp_path / "bom.csv", tmp_path / "t.json"
+    trace.write_bytes(b"\xef\xbb\xbf" + (DATA / "trace_vidur.csv").read_bytes())
+    res = invoke("import-trace", trace, "--memory", "40", "--round-seconds", "0.1", "--out", out)
+    assert res.exit_code == 0, res.stderr
+    assert read_instance(out).arrival.tolist() == [0, 0, 2, 11]
+
+
+def test_import_trace_azure_is_utc_under_any_time_zone(tmp_path):
+    """`kvopt import-trace` run with TZ=America/New_York across the DST change writes the same
+    arrivals as with TZ=UTC: rounds 0, 61, 119 (local time would give 0, 3661, 3719)."""
+    import os
+    import subprocess
+    import sys
+
+    trace = tmp_path / "dst.csv"
+    trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                     "2023-11-05 01:59:30.5000000,3,4\n2023-11-05 02:00:31.5000000,2,2\n"
+                     "2023-11-05 02:01:30.0,1,1\n")
+    root = Path(__file__).parents[1]
+    arrivals = {}
+    for tz in ("UTC", "America/New_York"):
+        out = tmp_path / f"{tz.replace('/', '-')}.json"
+        env = {**os.environ, "TZ": tz, "PYTHONPATH": str(root)}
+        proc = subprocess.run(
+            [sys.executable, "-m", "kvopt.cli", "import-trace", str(trace), "--memory", "20",
+             "--round-seconds", "1", "--out", str(out)],
+            env=env, capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stderr
+        arrivals[tz] = read_instance(out).arrival.tolist()
+    assert arrivals["UTC"] == arrivals["America/New_York"] == [0, 61, 119]
+
+
+def test_import_trace_sorts_unsorted_rows_with_a_warning(tmp_path):
+    """Rows out of time order: sorted, one warning line on stderr, exit 0."""
+    trace, out = tmp_path / "t.csv", tmp_path / "t.json"
+    trace.write_text(VIDUR_HEADER + "0.0,3,4\n2.0,2,2\n1.0,5,1\n")
+    res = invoke("import-trace", trace, "--memory", "40", "--round-seconds", "1", "--out", out)
+    assert res.exit_code == 0, res.stderr
+    assert res.stderr.startswith("warning: ") and len(res.stderr.splitlines()) == 1
+    assert "not in time order" in res.stderr
+    inst = read_instance(out)
+    assert inst.arrival.tolist() == [0, 1, 2] and inst.prompt.tolist() == [3, 5, 2]
+
+
+def test_import_trace_lengths_only_when_asked(tmp_path):
+    """--format lengths reads a file with an unrecognised time column as lengths only."""
+    trace, out = tmp_path / "t.csv", tmp_path / "t.json"
+    trace.write_text("arrival_s,num_prefill_tokens,num_decode_tokens\n0.5,1,2\n9.0,3,4\n")
+    res = invoke("import-trace", trace, "--memory", "40", "--round-seconds", "1", "--out", out,
+                 "--format", "lengths")
+    assert res.exit_code == 0, res.stderr
+    assert read_instance(out).arrival.tolist() == [0, 0]
+
+
 # ----------------------------------------------------------------------------- export
 @pytest.mark.parametrize("fmt, marker", [("mps", "ROWS"), ("lp", "min")])
 def test_export_writes_the_model_atomically(tmp_path, fmt, marker):
@@ -263,7 +350,7 @@ def test_bad_trace_is_one_line_exit_2(tmp_path):
     out = tmp_path / "t.json"
     res = invoke("import-trace", bad, "--memory", "40", "--round-seconds", "1", "--out", out)
     assert res.exit_code == 2 and len(res.stderr.splitlines()) == 1
-    assert f"{bad}: line 3" in res.stderr and not out.exists()
+    assert f"{bad}: line 3, field 'num_prefill_tokens'" in res.stderr and not out.exists()
 
 
 def test_output_path_that_is_a_directory_fails_cleanly(tmp_path):
