@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Protocol, cast
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -60,13 +60,6 @@ BackendName = enum.Enum("BackendName", {k: k for k in BACKENDS}, type=str)  # ty
 class Arrivals(enum.StrEnum):
     zero = "zero"
     poisson = "poisson"
-
-
-class TraceFormat(enum.StrEnum):
-    auto = "auto"
-    vidur = "vidur"
-    azure = "azure"
-    lengths = "lengths"
 
 
 class ExportFormat(enum.StrEnum):
@@ -388,9 +381,9 @@ def import_trace(
     limit: Annotated[int | None, typer.Option(min=0, help="Keep the first N requests.")] = None,
     drop_oversized: Annotated[bool, typer.Option(
         help="Drop requests with prompt + output > memory instead of failing.")] = False,
-    trace_format: Annotated[TraceFormat, typer.Option(
-        "--format", help="Trace format; 'auto' follows the header ('lengths': every request "
-                         "at round 0, even when the file has a time column).")] = TraceFormat.auto,
+    trace_format: Annotated[str, typer.Option("--format", help=(
+        "auto (follows the header), vidur, azure, or lengths (every request at round 0, even "
+        "when the file has a time column)."))] = "auto",
 ) -> None:
     """Convert a request trace into an instance (arrival round = floor(seconds / round length)).
 
@@ -405,7 +398,7 @@ def import_trace(
         _check_target(out)
         inst = read_trace(trace, memory=memory, round_s=round_seconds, limit=limit,
                           drop_oversized=drop_oversized,
-                          fmt=None if trace_format is TraceFormat.auto else trace_format.value)
+                          fmt=None if trace_format == "auto" else trace_format)
         for w in caught:
             typer.echo("warning: " + " ".join(str(w.message).split()), err=True)
         write_instance(out, inst)
@@ -574,17 +567,9 @@ def show_versions() -> None:
     typer.echo(text())
 
 
-class _ClickError(Protocol):
-    """What :func:`main` reads of a ``ClickException``."""
-
-    exit_code: int
-
-    def format_message(self) -> str: ...
-
-
-def _click_error() -> type[Exception]:
+def _click_error() -> Any:
     """The ``ClickException`` class of the click that typer runs on (recent typer versions carry
-    their own copy of click, older ones use the ``click`` package)."""
+    their own copy of click, older ones use the ``click`` package): no static type to give."""
     return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
@@ -595,8 +580,7 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="kvopt", standalone_mode=False)
-    except _click_error() as caught:
-        exc = cast(_ClickError, caught)
+    except _click_error() as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":    # `kvopt` alone: the help text
             typer.echo(exc.format_message(), err=True)
             raise SystemExit(exc.exit_code) from None

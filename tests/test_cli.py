@@ -214,6 +214,9 @@ def test_import_trace_lengths_only_when_asked(tmp_path):
                  "--format", "lengths")
     assert res.exit_code == 0, res.stderr
     assert read_instance(out).arrival.tolist() == [0, 0]
+    res = invoke("import-trace", trace, "--memory", "40", "--round-seconds", "1", "--out", out,
+                 "--format", "csv")
+    assert res.exit_code == 2 and "unknown trace format 'csv'" in res.stderr
 
 
 # ----------------------------------------------------------------------------- export
