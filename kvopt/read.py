@@ -221,7 +221,7 @@ def _parse_time(path: Path, lineno: int, fmt: TraceFormat, field: str, value: st
 
 def _parse_tokens(path: Path, lineno: int, field: str, value: str) -> int:
     text = value.strip()
-    if not text.isdigit():   # no sign, no decimal point, no exponent
+    if not (text.isascii() and text.isdigit()):   # no sign, decimal point or exponent
         what = "is negative" if text.startswith("-") else "is not a whole number of tokens"
         raise _field_error(path, lineno, field, value, what)
     tokens = int(text)
@@ -268,7 +268,7 @@ def read_trace_columns(
         lines: list[int] = []
         for row in reader:
             lineno = reader.line_num
-            if not any(cell.strip() for cell in row):
+            if not row:   # a blank line; a row of empty cells is refused below
                 continue
             if len(row) <= max(cols):
                 raise InstanceError(f"{path}: line {lineno}: too few columns ({len(row)} of "
