@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## create .venv and install kvopt with its test extras
 
 demo: $(STAMP)  ## solve a shipped instance to optimality and print MC-SF's ratio table
-	$(VENV)/bin/kvopt ratio instances/demo/paper-zero-n10.json --policies mcsf
+	$(VENV)/bin/kvopt ratio kvopt/data/instances/demo/paper-zero-n10.json --policies mcsf
 
 test: $(STAMP)  ## run the whole test suite
 	$(PY) -m pytest

@@ -30,6 +30,25 @@ app = typer.Typer(
     name="kvopt", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="Hindsight-optimal and online scheduling of LLM inference under a KV-cache limit.",
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from kvopt import __version__
+
+        typer.echo(f"kvopt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print kvopt's version and exit.")] = False,
+) -> None:
+    """Hindsight-optimal and online scheduling of LLM inference under a KV-cache limit."""
+
+
 generate_app = typer.Typer(no_args_is_help=True, help="Write generated instances as JSON.")
 app.add_typer(generate_app, name="generate")
 
@@ -364,14 +383,26 @@ def import_trace(
     limit: Annotated[int | None, typer.Option(min=0, help="Keep the first N requests.")] = None,
     drop_oversized: Annotated[bool, typer.Option(
         help="Drop requests with prompt + output > memory instead of failing.")] = False,
+    trace_format: Annotated[str, typer.Option("--format", help=(
+        "auto (follows the header), vidur, azure, or lengths (every request at round 0, even "
+        "when the file has a time column)."))] = "auto",
 ) -> None:
-    """Convert a request trace into an instance (arrival round = floor(seconds / round length))."""
-    from kvopt.read import read_trace, write_instance
+    """Convert a request trace into an instance (arrival round = floor(seconds / round length)).
 
-    with _errors():
+    The CSV is UTF-8 (a byte-order mark is fine); Azure timestamps are UTC. Rows out of time
+    order are sorted, with a warning on stderr."""
+    import warnings
+
+    from kvopt.read import TraceWarning, read_trace, write_instance
+
+    with _errors(), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TraceWarning)
         _check_target(out)
         inst = read_trace(trace, memory=memory, round_s=round_seconds, limit=limit,
-                          drop_oversized=drop_oversized)
+                          drop_oversized=drop_oversized,
+                          fmt=None if trace_format == "auto" else trace_format)
+        for w in caught:
+            typer.echo("warning: " + " ".join(str(w.message).split()), err=True)
         write_instance(out, inst)
     typer.echo(f"wrote {out} ({inst.num_requests} requests)")
 
@@ -462,12 +493,15 @@ def calibrate(
 def profiles(
     name: Annotated[str | None, typer.Argument(help="Show one profile.")] = None,
 ) -> None:
-    """List the hardware/model profiles in models/, or show one."""
-    from kvopt.profiles import available_profiles, load_profile
+    """List the shipped hardware/model profiles (kvopt/data/models/), or show one."""
+    from kvopt.profiles import MODELS_DIR, ProfileError, available_profiles, load_profile
 
     with _errors():
         if name is None:
-            typer.echo("\n".join(available_profiles()))
+            if not (names := available_profiles()):
+                raise ProfileError(f"no profiles found in {MODELS_DIR}: this kvopt installation "
+                                   "lacks its package data (data/models/*.toml); reinstall it")
+            typer.echo("\n".join(names))
             return
         _print_json(load_profile(name).to_dict())
 
@@ -678,9 +712,9 @@ def show_versions() -> None:
     typer.echo(text())
 
 
-def _click_error() -> type[Exception]:
+def _click_error() -> Any:
     """The ``ClickException`` class of the click that typer runs on (recent typer versions carry
-    their own copy of click, older ones use the ``click`` package)."""
+    their own copy of click, older ones use the ``click`` package): no static type to give."""
     return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 

@@ -16,7 +16,8 @@ from kvopt.schedule import Schedule
 from kvopt.solve import solve
 from kvopt.verify import verify
 
-DEMO = Path(__file__).resolve().parents[2] / "instances" / "demo" / "paper-zero-n10.json"
+DEMO = (Path(__file__).resolve().parents[2] / "kvopt" / "data" / "instances" / "demo"
+        / "paper-zero-n10.json")
 
 
 def test_ortools_and_highspy_share_one_process():
