@@ -189,12 +189,11 @@ def simulate(
     = 0.0,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the run's random stream.")] = 0,
 ) -> None:
-    """Run an online policy in the simulator; verify its schedule; print its latency.
-
-    --eps and --margin describe the environment, not the policy: they make the point predictions
-    every policy is shown (drawn from the seeded stream before the run). They are refused for a
-    policy that does not read predictions, whose result they could not change.
-    """
+    """Run an online policy in the simulator; verify its schedule; print its latency."""
+    # --eps and --margin describe the environment, not the policy: they make the point
+    # predictions every policy is shown, drawn from the seeded stream before the run (the draws
+    # MC-SF once made itself at reset, so results are unchanged). They are refused for a policy
+    # that does not read predictions, whose result they could not change.
     from kvopt.read import read_instance
     from kvopt.sim.engine import simulate as run_policy
     from kvopt.sim.predictions import PointPredictions
