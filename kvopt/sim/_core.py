@@ -135,8 +135,9 @@ class RevealedColumns:
                 arrival[i] = t
                 prompt[i] = prompt_list[i]
                 predicted[i] = source[i]
-            for buf, src in self._intervals:
-                buf[idcs] = src[idcs]
+            if self._intervals:
+                for buf, src in self._intervals:
+                    buf[idcs] = src[idcs]
             return
         for i in idcs.tolist():
             arrival_list[i] = t
