@@ -54,6 +54,8 @@ app.add_typer(generate_app, name="generate")
 
 # Choices follow the registries (mypy cannot see members of an Enum built at import time).
 PolicyName = enum.Enum("PolicyName", {k: k for k in POLICIES}, type=str)  # type: ignore[misc]
+#: the registered policies whose decisions depend on predictions (``simulate --eps``)
+PREDICTION_READERS = ", ".join(k for k, spec in POLICIES.items() if spec.reads_predictions)
 BackendName = enum.Enum("BackendName", {k: k for k in BACKENDS}, type=str)  # type: ignore[misc]
 
 
@@ -196,32 +198,36 @@ def solve(
 @app.command()
 def simulate(
     instance: Annotated[Path, typer.Argument(help="Instance JSON file.")],
-    policy: Annotated[PolicyName, typer.Option(help="Online policy.")],  # type: ignore[valid-type]
+    policy: Annotated[PolicyName, typer.Option(help="Online policy.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     eps: Annotated[float, typer.Option(
-        min=0.0, help="MC-SF/MC-Benchmark: relative prediction error; p = rint(o (1 + U[-eps, eps]))."
-    )] = 0.0,
+        min=0.0, help="Relative error of the predictions the environment gives (read by "
+                      f"{PREDICTION_READERS}): p = rint(o (1 + U[-eps, eps])).")] = 0.0,
     margin: Annotated[float, typer.Option(
-        min=0.0, help="MC-SF/MC-Benchmark: protection margin; plans with ceil(p (1 + margin)).")] = 0.0,
+        min=0.0, help="Protection margin added to those predictions: ceil(p (1 + margin)).")]
+    = 0.0,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the run's random stream.")] = 0,
 ) -> None:
     """Run an online policy in the simulator; verify its schedule; print its latency."""
+    # --eps and --margin describe the environment, not the policy: they make the point
+    # predictions every policy is shown, drawn from the seeded stream before the run (the draws
+    # MC-SF once made itself at reset, so results are unchanged). They are refused for a policy
+    # that does not read predictions, whose result they could not change.
     from kvopt.read import read_instance
     from kvopt.sim.engine import simulate as run_policy
+    from kvopt.sim.predictions import PointPredictions
     from kvopt.verify import verify
 
     name = str(getattr(policy, "value", policy))
+    spec = POLICIES[name]
     with _errors():
         inst = read_instance(instance)
-        if eps or margin:
-            from kvopt.policies.mcsf import McSf
-
-            if not issubclass(POLICIES[name], McSf):
-                raise KvoptError(f"--eps and --margin apply to mcsf and mc-benchmark, not {name}")
-            policy_obj = POLICIES[name](eps=eps, margin=margin)
-        else:
-            policy_obj = POLICIES[name]()
-        schedule = run_policy(inst, policy_obj, rng=np.random.default_rng(seed))
+        if (eps or margin) and not spec.reads_predictions:
+            raise KvoptError(f"--eps and --margin apply to {PREDICTION_READERS} (the policies "
+                             f"that read predictions), not {name}")
+        rng = np.random.default_rng(seed)
+        predictions = PointPredictions(eps=eps, margin=margin).predict(inst, rng)
+        schedule = run_policy(inst, spec(), rng=rng, predicted=predictions)
         evaluation = verify(inst, schedule)
     data = {
         "instance": inst.name, "policy": name,

@@ -58,6 +58,9 @@ def batch_composition(instance: Instance, schedule: Schedule) -> BatchCompositio
     if schedule.num_requests != instance.num_requests:
         raise ScheduleError(f"schedule has {schedule.num_requests} requests, "
                             f"instance has {instance.num_requests}")
+    if not schedule.is_runs:
+        raise ScheduleError("batch_composition models runs on one replica (every segment on "
+                            "the GPU from progress 0); this schedule swaps or migrates")
     k, e = schedule.run_start, schedule.run_end
     horizon = int(e.max()) + 1 if len(e) else 1
     size = horizon + 1  # one spare slot for the difference arrays

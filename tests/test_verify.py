@@ -88,7 +88,130 @@ def test_verdict_equals_a_plain_loop(rows, capacity, gaps):
     fits = max(held) <= capacity
     schedule = Schedule.from_starts(starts, inst.output)
     if fits:
-        assert verify(inst, schedule).total_latency == int((starts + inst.output - inst.arrival).sum())
+        expected = int((starts + inst.output - inst.arrival).sum())
+        assert verify(inst, schedule).total_latency == expected
     else:
         with pytest.raises(ScheduleError):
             verify(inst, schedule)
+
+
+# ----------------------------------------------------------------------------- run segments
+# One request, s = 1, o = 4, M = 10: it runs 0..2 (progress 2), is parked on the host 2..4 and
+# resumes 4..6. On the GPU it holds 1 + 1, 1 + 2 in rounds 1, 2, nothing in rounds 3, 4, and
+# 1 + 2 + 1, 1 + 2 + 2 in rounds 5, 6; the host holds 1 + 2 = 3 in rounds 3, 4.
+ONE = make_instance([(0, 1, 4)], memory=10)
+SWAP = [(0, 0, 0, 2, 0, "gpu"), (0, 0, 2, 4, 2, "host"), (0, 0, 4, 6, 2, "gpu")]
+
+
+def test_swap_out_and_in_by_hand():
+    """Progress is kept across the host segment: completion 6, no clearing."""
+    sched = Schedule.from_segments(1, SWAP)
+    ev = verify(ONE, sched)
+    assert ev.completion.tolist() == [6] and ev.num_clearings == 0 and ev.peak_memory_tokens == 5
+    assert memory_profile(ONE, sched).tolist() == [0, 2, 3, 0, 0, 4, 5]
+    assert memory_profile(ONE, sched, tier="host").tolist() == [0, 0, 0, 3, 3, 0, 0]
+    with pytest.raises(ScheduleError, match="parks 3 tokens in host memory, over its capacity 2"):
+        verify(ONE, sched, host_memory=2)
+    assert verify(ONE, sched, host_memory=3).total_latency == 6
+
+
+def test_migration_and_memory_per_replica():
+    """Two requests (s = 2, o = 2, M = 6) at once overflow one replica (round 2: 4 + 4) but fit
+    on two; request 1 migrates to replica 1 after one round (progress kept)."""
+    inst = make_instance([(0, 2, 2), (0, 2, 2)], memory=6)
+    both = Schedule.from_segments(2, [(0, 0, 0, 2, 0, "gpu"), (1, 1, 0, 2, 0, "gpu")])
+    with pytest.raises(ScheduleError, match="replica 1, but there are 1 replica"):
+        verify(inst, both)
+    assert verify(inst, both, num_replicas=2).total_latency == 4
+    moved = Schedule.from_segments(2, [(0, 0, 0, 2, 0, "gpu"), (1, 0, 0, 1, 0, "gpu"),
+                                       (1, 1, 1, 2, 1, "gpu")])
+    ev = verify(inst, moved, num_replicas=2)
+    assert ev.completion.tolist() == [2, 2] and ev.num_clearings == 0
+    assert memory_profile(inst, moved, replica=1).tolist() == [0, 0, 4]
+    crowded = Schedule.from_segments(2, [(0, 1, 0, 2, 0, "gpu"), (1, 0, 0, 1, 0, "gpu"),
+                                         (1, 1, 1, 2, 1, "gpu")])
+    with pytest.raises(ScheduleError, match="replica 1: round 2 holds 8 KV tokens"):
+        verify(inst, crowded, num_replicas=2)
+
+
+@pytest.mark.parametrize(("rows", "match"), [
+    # the request runs twice at once: a restart before the cleared run ended
+    ([(0, 0, 0, 2, 0, "gpu"), (0, 0, 1, 5, 0, "gpu")], "restarts at round 1 before"),
+    # a resumed segment overlapping its predecessor
+    ([(0, 0, 0, 2, 0, "gpu"), (0, 0, 1, 3, 2, "gpu")], "resuming at round 1 keeps the KV"),
+    # progress not conserved: resumes at 3 after stopping at 2
+    ([(0, 0, 0, 2, 0, "gpu"), (0, 0, 2, 3, 3, "gpu")], "resumes at progress 3, but the one "
+                                                      "before it ended at progress 2"),
+    # a kept KV cache resumes later than its segment ended
+    ([(0, 0, 0, 2, 0, "gpu"), (0, 0, 3, 5, 2, "gpu")], "must start then"),
+    # parked on the host at the end
+    ([(0, 0, 0, 2, 0, "gpu"), (0, 0, 2, 3, 2, "host")], "parked on the host"),
+    # the first segment cannot start with progress
+    ([(0, 0, 0, 2, 2, "gpu")], "first segment starts with progress 2"),
+    # a host segment from progress 0 (first segment)
+    ([(0, 0, 0, 2, 0, "host"), (0, 0, 2, 6, 0, "gpu")], "from progress 0"),
+    # a host segment of no round
+    ([(0, 0, 0, 2, 0, "gpu"), (0, 0, 2, 2, 2, "host"), (0, 0, 2, 4, 2, "gpu")],
+     "at least one round"),
+    # a GPU segment that reaches completion before the last one
+    ([(0, 0, 0, 4, 0, "gpu"), (0, 0, 4, 5, 4, "host"), (0, 0, 5, 5, 4, "gpu")], "strictly"),
+    # the last segment does not complete
+    ([(0, 0, 0, 2, 0, "gpu"), (0, 0, 2, 3, 2, "gpu")], "from progress 2 and ends at 3, but "
+                                                      "needs 2 rounds"),
+])
+def test_segment_rule_violations(rows, match):
+    """Each rule of run segments, broken once, is a ScheduleError saying which."""
+    with pytest.raises(ScheduleError, match=match):
+        verify(ONE, Schedule.from_segments(1, rows))
+
+
+@st.composite
+def segmented(draw):
+    """A random instance and a valid schedule of restarts, swaps and migrations (two
+    replicas), with a plain per-round account of the memory held and the completions."""
+    n = draw(st.integers(1, 4))
+    rows = [(draw(st.integers(0, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 5)))
+            for _ in range(n)]
+    inst = make_instance(rows, memory=100)
+    segments = []
+    for i, (a, _, o) in enumerate(rows):
+        t, p, rep = a + draw(st.integers(0, 3)), 0, draw(st.integers(0, 1))
+        while True:
+            length = draw(st.integers(1, o - p))
+            segments.append((i, rep, t, t + length, p, "gpu"))
+            t, p = t + length, p + length
+            if p == o:
+                break
+            action = draw(st.sampled_from(["clear", "swap", "migrate"]))
+            if action == "clear":
+                t, p = t + draw(st.integers(0, 2)), 0
+            elif action == "swap":
+                back = t + draw(st.integers(1, 3))
+                segments.append((i, rep, t, back, p, "host"))
+                t = back
+            rep = draw(st.integers(0, 1)) if action != "swap" else rep
+    return inst, segments
+
+
+@given(case=segmented())
+@settings(max_examples=150, deadline=None)
+def test_segments_equal_a_plain_loop(case):
+    """On random valid segment schedules, verify's memory per replica and tier and its
+    completions equal a per-round loop over the segments."""
+    inst, segments = case
+    horizon = max(e for _, _, _, e, _, _ in segments) + 1
+    held = {(rep, tier): [0] * horizon for rep in (0, 1) for tier in ("gpu", "host")}
+    completion = [0] * inst.num_requests
+    for i, rep, k, e, p, tier in segments:
+        s = int(inst.prompt[i])
+        for t in range(k + 1, e + 1):
+            held[rep, tier][t] += s + p + (t - k) if tier == "gpu" else s + p
+        if tier == "gpu" and p + e - k == inst.output[i]:
+            completion[i] = e
+    sched = Schedule.from_segments(inst.num_requests, segments)
+    ev = verify(inst, sched, num_replicas=2)
+    assert ev.completion.tolist() == completion
+    assert ev.peak_memory_tokens == max(max(held[rep, "gpu"]) for rep in (0, 1))
+    for (rep, tier), loop in held.items():
+        got = memory_profile(inst, sched, replica=rep, tier=tier).tolist()
+        assert got + [0] * (horizon - len(got)) == loop

@@ -1,13 +1,22 @@
 """Online policies behind one registry; the CLI's choices come from ``POLICIES``.
 
-Every entry is a class whose constructor needs no argument. The six alpha/beta configurations
-of ``specs/kv-scheduling.md`` section 5 are registered by name (``greedy-a0.3``,
-``clear-a0.2-b0.1``, ...). :class:`Replay` needs a schedule, so it is exported but not registered.
+``POLICIES`` maps each name to a :class:`PolicySpec`: a typed factory (no argument; a
+parameterised variant is a :func:`functools.partial`, so no name is ever parsed), a one-line
+description, and whether the policy reads the environment's predictions. Calling a spec makes a
+fresh policy: ``POLICIES["fcfs"]()``. The six alpha/beta configurations of
+``specs/kv-scheduling.md`` section 5 are registered by name (``greedy-a0.3``,
+``clear-a0.2-b0.1``, ...). :class:`Replay` needs a schedule, so it is exported but not
+registered.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+from collections.abc import Callable
+
 from kvopt.policies.alpha import AlphaBetaClearing, AlphaGreedy, AlphaProtection
+from kvopt.policies.base import Policy, RoundRobin, Router
 from kvopt.policies.fcfs import Fcfs
 from kvopt.policies.mcsf import McBenchmark, McSf
 from kvopt.policies.replay import Replay
@@ -21,8 +30,36 @@ __all__ = [
     "Fcfs",
     "McBenchmark",
     "McSf",
+    "Policy",
+    "PolicySpec",
     "Replay",
+    "RoundRobin",
+    "Router",
 ]
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicySpec:
+    """A registered policy: how to make one, what it is, and what it reads.
+
+    Attributes
+    ----------
+    factory
+        Makes a fresh policy, with no argument.
+    description
+        One line for help texts.
+    reads_predictions
+        Whether its decisions depend on the predictions (``predicted``, ``lower``, ``upper``):
+        the environment's prediction noise changes nothing for a policy that does not.
+    """
+
+    factory: Callable[[], Policy]
+    description: str
+    reads_predictions: bool = False
+
+    def __call__(self) -> Policy:
+        return self.factory()
+
 
 #: the paper's six configurations: (alpha, beta), beta None = greedy (clear all)
 ALPHA_CONFIGS: tuple[tuple[float, float | None], ...] = (
@@ -30,22 +67,21 @@ ALPHA_CONFIGS: tuple[tuple[float, float | None], ...] = (
 )
 
 
-def _configured(alpha: float, beta: float | None) -> type[AlphaProtection]:
-    """A subclass of :class:`AlphaProtection` with these defaults (no required argument)."""
-    base: type[AlphaProtection] = AlphaGreedy if beta is None else AlphaBetaClearing
-    name = AlphaProtection(alpha, beta).name
-
-    def __init__(self, alpha: float = alpha, beta: float | None = beta) -> None:
-        AlphaProtection.__init__(self, alpha, beta)
-
-    doc = (f"alpha-protection greedy, alpha = {alpha}: clear all on overflow." if beta is None
-           else f"alpha-protection beta-clearing, alpha = {alpha}, beta = {beta}.")
-    cls_name = name.replace("-", "_").replace(".", "")
-    return type(cls_name, (base,), {"__init__": __init__, "__doc__": doc, "name": name})
+def _alpha_spec(alpha: float, beta: float | None) -> tuple[str, PolicySpec]:
+    if beta is None:
+        return f"greedy-a{alpha:g}", PolicySpec(
+            functools.partial(AlphaGreedy, alpha=alpha),
+            f"alpha-protection greedy, alpha = {alpha}: clear all on overflow")
+    return f"clear-a{alpha:g}-b{beta:g}", PolicySpec(
+        functools.partial(AlphaBetaClearing, alpha=alpha, beta=beta),
+        f"alpha-protection beta-clearing, alpha = {alpha}, beta = {beta}")
 
 
-POLICIES: dict[str, type] = {"mcsf": McSf, "mc-benchmark": McBenchmark}
-for _alpha, _beta in ALPHA_CONFIGS:
-    _cls = _configured(_alpha, _beta)
-    POLICIES[_cls.name] = _cls
-POLICIES["fcfs"] = Fcfs
+POLICIES: dict[str, PolicySpec] = {
+    "mcsf": PolicySpec(McSf, "MC-SF: shortest predicted output first, predicted peak fits",
+                       reads_predictions=True),
+    "mc-benchmark": PolicySpec(McBenchmark, "MC-SF's admission check in arrival order",
+                               reads_predictions=True),
+    **dict(_alpha_spec(alpha, beta) for alpha, beta in ALPHA_CONFIGS),
+    "fcfs": PolicySpec(Fcfs, "FCFS with vLLM-style recompute preemption"),
+}

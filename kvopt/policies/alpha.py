@@ -29,9 +29,8 @@ import math
 
 import numpy as np
 
-from kvopt.instance import Instance
-from kvopt.policies.base import FifoQueue, exact_fraction, most_recent_victims
-from kvopt.sim.state import IDLE, Decision, SimState
+from kvopt.policies.base import FifoQueue, copy_revealed, exact_fraction, most_recent_victims
+from kvopt.sim.state import IDLE, Decision, PolicyContext, SimState
 
 __all__ = ["AlphaBetaClearing", "AlphaGreedy", "AlphaProtection"]
 
@@ -53,10 +52,10 @@ class AlphaProtection:
         self.alpha, self.beta = alpha, beta
         self.name = f"greedy-a{alpha:g}" if beta is None else f"clear-a{alpha:g}-b{beta:g}"
 
-    def reset(self, instance: Instance, rng: np.random.Generator) -> None:
-        self._prompt: list[int] = instance.prompt.tolist()
+    def reset(self, context: PolicyContext, rng: np.random.Generator) -> None:
+        self._prompt: list[int] = [0] * context.num_requests   # filled as requests arrive
         self._queue = FifoQueue()
-        self._cap = math.floor((1 - self._alpha) * instance.memory)
+        self._cap = math.floor((1 - self._alpha) * context.memory)
         self._cleared_before = False
         self._completed_since_clearing = 0
 
@@ -70,26 +69,24 @@ class AlphaProtection:
         return victims
 
     def decide(self, state: SimState) -> Decision:
-        self._queue.add_arrivals(state)
+        if len(state.arrived):
+            arrived = state.arrived.tolist()
+            copy_revealed(arrived, state.prompt, self._prompt)
+            self._queue.add_arrivals(arrived)
         self._completed_since_clearing += len(state.completed)
         if state.memory_next_tokens > state.memory:
             victims = self._victims(state)
             self._cleared_before = True
             self._completed_since_clearing = 0
             self._queue.requeue_front(victims)
-            return Decision(evict=victims, wake=state.round + 1)
-        prompt, cap = self._prompt, self._cap
-
-        def fits(i: int, tokens: int) -> int | None:
-            new = tokens + prompt[i] + 1
-            return new if new <= cap else None
-
+            return Decision(clear=victims, wake=state.round + 1)
+        prompt = self._prompt
         tokens = state.memory_next_tokens
         first: list[int] = []
         if not state.running and len(self._queue):
             first = [self._queue.pop_front()]   # fits alone whatever the cap
             tokens += prompt[first[0]] + 1
-        admit = first + self._queue.admit_while(fits, tokens)
+        admit = first + self._queue.admit_within(prompt, tokens, self._cap)
         return Decision(admit=admit, wake=None) if admit else IDLE
 
 

@@ -1,4 +1,14 @@
-"""Pieces shared by the policies: clearing victims and the waiting queue of arrival order.
+"""The online contract's protocols, and the pieces the policies share.
+
+* :class:`Policy`: ``reset(context, rng)`` once per run with a
+  :class:`~kvopt.sim.state.PolicyContext` (capacity, clock, per-request columns revealed as
+  requests arrive: prompts, arrivals, the environment's predictions; never the true outputs,
+  never future arrivals), then ``decide(state)`` at decision rounds, answering a
+  :class:`~kvopt.sim.state.Decision` (admit, clear; swap and migrate reserved).
+* :class:`Router`: for a cluster of replicas (a later engine), which replica an arriving
+  request goes to; :class:`RoundRobin` is the trivial one.
+* Shared helpers: :func:`copy_revealed`, :func:`most_recent_victims`, :class:`FifoQueue`,
+  :func:`exact_fraction`.
 
 Conventions for every clearing policy (``specs/kv-scheduling.md`` section 5; where the spec is
 silent, the choice is vLLM's):
@@ -13,11 +23,75 @@ silent, the choice is vLLM's):
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from fractions import Fraction
+from typing import Protocol
 
-from kvopt.sim.state import SimState
+import numpy as np
 
-__all__ = ["FifoQueue", "exact_fraction", "most_recent_victims"]
+from kvopt.sim.state import Decision, PolicyContext, SimState
+
+__all__ = ["FifoQueue", "Policy", "RoundRobin", "Router", "copy_revealed", "exact_fraction",
+           "most_recent_victims"]
+
+
+class Policy(Protocol):
+    """An online policy: ``reset`` once per run, then ``decide`` at (some) rounds.
+
+    ``reset`` gets what an online policy may know in advance (the
+    :class:`~kvopt.sim.state.PolicyContext`, whose columns fill in as requests arrive) and the
+    run's random stream; ``decide`` gets the :class:`~kvopt.sim.state.SimState` of a decision
+    round. A policy must decide the same at a round whether or not it was called at the rounds
+    before (:mod:`kvopt.sim.state`).
+    """
+
+    name: str
+
+    def reset(self, context: PolicyContext, rng: np.random.Generator) -> None: ...
+
+    def decide(self, state: SimState) -> Decision: ...
+
+
+class Router(Protocol):
+    """Routes arriving requests to the replicas of a cluster (for the multi-replica engine).
+
+    ``reset`` once per run, with the shared context and the number of replicas; then ``route``
+    once per arriving request, in arrival order, at its arrival round, with the state of every
+    replica (``replicas[r].replica == r``; the request's columns are revealed): it returns the
+    index of the replica whose policy will see the request arrive.
+    """
+
+    name: str
+
+    def reset(self, context: PolicyContext, num_replicas: int,
+              rng: np.random.Generator) -> None: ...
+
+    def route(self, request: int, replicas: Sequence[SimState]) -> int: ...
+
+
+class RoundRobin:
+    """Send the ``j``-th arriving request to replica ``j mod R``."""
+
+    name = "round-robin"
+
+    def reset(self, context: PolicyContext, num_replicas: int,
+              rng: np.random.Generator) -> None:
+        if num_replicas < 1:
+            raise ValueError(f"num_replicas must be at least 1, got {num_replicas}")
+        self._num_replicas, self._next = num_replicas, 0
+
+    def route(self, request: int, replicas: Sequence[SimState]) -> int:
+        r = self._next
+        self._next = (r + 1) % self._num_replicas
+        return r
+
+
+def copy_revealed(arrived: list[int], column: np.ndarray, into: list[int]) -> None:
+    """Copy the just revealed entries of a context column for the requests ``arrived`` into
+    a policy's own list (fast scalar access later)."""
+    item = column.item
+    for i in arrived:
+        into[i] = item(i)
 
 
 def exact_fraction(value: float, name: str, *, low: float, high: float) -> Fraction:
@@ -51,9 +125,9 @@ class FifoQueue:
     def __len__(self) -> int:
         return len(self._items)
 
-    def add_arrivals(self, state: SimState) -> None:
-        if len(state.arrived):
-            self._items.extend(state.arrived.tolist())  # already in (arrival, position) order
+    def add_arrivals(self, arrived: list[int]) -> None:
+        """Append arrivals, given in (arrival, position) order as ``SimState.arrived`` is."""
+        self._items.extend(arrived)
 
     def requeue_front(self, victims: list[int]) -> None:
         for i in victims:
@@ -62,13 +136,14 @@ class FifoQueue:
     def pop_front(self) -> int:
         return self._items.popleft()
 
-    def admit_while(self, fits, tokens: int) -> list[int]:
-        """Pop from the front while ``fits(i, tokens)`` returns the new token count (or None)."""
+    def admit_within(self, prompt: list[int], tokens: int, cap: int) -> list[int]:
+        """Pop from the front while the memory of the next round, ``tokens`` plus ``s_i + 1``
+        for each request popped, stays at most ``cap``; return the popped requests."""
         admitted: list[int] = []
         items = self._items
         while items:
-            new = fits(items[0], tokens)
-            if new is None:
+            new = tokens + prompt[items[0]] + 1
+            if new > cap:
                 break
             tokens = new
             admitted.append(items.popleft())

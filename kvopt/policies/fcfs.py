@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kvopt.instance import Instance
-from kvopt.policies.base import FifoQueue, most_recent_victims
-from kvopt.sim.state import IDLE, Decision, SimState
+from kvopt.policies.base import FifoQueue, copy_revealed, most_recent_victims
+from kvopt.sim.state import IDLE, Decision, PolicyContext, SimState
 
 __all__ = ["Fcfs"]
 
@@ -25,23 +24,20 @@ class Fcfs:
 
     name = "fcfs"
 
-    def reset(self, instance: Instance, rng: np.random.Generator) -> None:
-        self._prompt: list[int] = instance.prompt.tolist()
+    def reset(self, context: PolicyContext, rng: np.random.Generator) -> None:
+        self._prompt: list[int] = [0] * context.num_requests   # filled as requests arrive
         self._queue = FifoQueue()
 
     def decide(self, state: SimState) -> Decision:
-        self._queue.add_arrivals(state)
+        if len(state.arrived):
+            arrived = state.arrived.tolist()
+            copy_revealed(arrived, state.prompt, self._prompt)
+            self._queue.add_arrivals(arrived)
         memory = state.memory
         if state.memory_next_tokens > memory:
             victims = most_recent_victims(state, self._prompt)
             self._queue.requeue_front(victims)
-            return Decision(evict=victims, wake=state.round + 1)
-        prompt = self._prompt
-
-        def fits(i: int, tokens: int) -> int | None:
-            new = tokens + prompt[i] + 1
-            return new if new <= memory else None
-
+            return Decision(clear=victims, wake=state.round + 1)
         # the next round's memory only grows until an event: no later admission without one
-        admit = self._queue.admit_while(fits, state.memory_next_tokens)
+        admit = self._queue.admit_within(self._prompt, state.memory_next_tokens, memory)
         return Decision(admit=admit, wake=None) if admit else IDLE

@@ -42,12 +42,17 @@ these conditions switches: :math:`E_x - p_h`, :math:`E_x - 1`, :math:`W_x + E_x 
 :math:`E_x + 1 - p_h`. The first candidate round (ascending, up to the last round allowed by
 condition 1) at which ``h`` fits is the answer; none fitting means "not before an event".
 
+**Predictions.** MC-SF plans with ``SimState.predicted``, the environment's point predictions
+(:mod:`kvopt.sim.predictions`: exact by default; noise and a protection margin are applied there,
+before the run), read when each request arrives. It never sees the true outputs.
+
 **Wrong predictions.** A prediction above ``M - s_j`` is lowered to ``M - s_j`` (every request
 fits alone, ``s + o <= M``, so no request can need more; without this MC-SF could never start
-it). When the real memory of round ``t + 1`` would exceed ``M``, MC-SF clears running requests
-most recently started first until it fits, admits nothing in that round, and puts the cleared
-requests at the front of the queue (earliest started first), ahead of the sorted order
-(``requeue="sorted"`` puts them back in the sorted order instead).
+it); one below 1 would be raised to 1. When the real memory of round ``t + 1`` would exceed
+``M``, MC-SF clears running requests most recently started first until it fits, admits nothing
+in that round, and puts the cleared requests at the front of the queue (earliest started
+first), ahead of the sorted order (``requeue="sorted"`` puts them back in the sorted order
+instead).
 """
 
 from __future__ import annotations
@@ -58,10 +63,8 @@ from typing import Literal
 
 import numpy as np
 
-from kvopt.instance import Instance
 from kvopt.policies.base import most_recent_victims
-from kvopt.sim.predictions import noisy_predictions, with_margin
-from kvopt.sim.state import IDLE, Decision, SimState
+from kvopt.sim.state import IDLE, Decision, PolicyContext, SimState
 
 __all__ = ["Checkpoints", "McBenchmark", "McSf"]
 
@@ -77,7 +80,8 @@ class Checkpoints:
         groups: dict[int, list[int]] = {}
         t1 = t + 1
         for e, c in members:
-            e = max(e, t1)
+            if e < t1:                 # not max(): a builtin call per member is measurable
+                e = t1
             g = groups.get(e)
             if g is None:
                 groups[e] = [c, 1]
@@ -172,37 +176,27 @@ class McSf:
 
     Parameters
     ----------
-    eps
-        Relative prediction error: predictions are drawn at ``reset`` from its ``rng`` as
-        :func:`kvopt.sim.predictions.noisy_predictions` of the true outputs (0: use the
-        predictions the engine shows, by default exact).
-    margin
-        Protection margin: plan with ``ceil(p (1 + margin))``.
     requeue
         Where cleared requests wait: ``"front"`` (default) or ``"sorted"`` (back in the order).
     """
 
     name = "mcsf"
 
-    def __init__(self, eps: float = 0.0, margin: float = 0.0,
-                 requeue: Literal["front", "sorted"] = "front") -> None:
+    def __init__(self, requeue: Literal["front", "sorted"] = "front") -> None:
         if requeue not in ("front", "sorted"):
             raise ValueError(f"requeue must be 'front' or 'sorted', got {requeue!r}")
-        if not (np.isfinite(eps) and eps >= 0):
-            raise ValueError(f"eps must be a non-negative number, got {eps}")
-        if not margin >= 0:
-            raise ValueError(f"margin must be non-negative, got {margin}")
-        self.eps, self.margin, self.requeue = eps, margin, requeue
+        self.requeue = requeue
 
     def _key(self, i: int) -> tuple[int, ...]:
         return (self._p[i], self._a[i], i)
 
-    def reset(self, instance: Instance, rng: np.random.Generator) -> None:
-        self._memory = instance.memory
-        self._s: list[int] = instance.prompt.tolist()
-        self._a: list[int] = instance.arrival.tolist()
-        self._noisy = noisy_predictions(instance.output, self.eps, rng) if self.eps > 0 else None
-        self._p: list[int] = []
+    def reset(self, context: PolicyContext, rng: np.random.Generator) -> None:
+        n = context.num_requests
+        self._memory = context.memory
+        # per request, filled when it arrives: prompt, arrival round, planned output length
+        self._s: list[int] = [0] * n
+        self._a: list[int] = [0] * n
+        self._p: list[int] = [0] * n
         self._heap: list[tuple[int, ...]] = []
         self._front: deque[int] = deque()
         self._run: dict[int, tuple[int, int]] = {}   # request -> (predicted end, s - k)
@@ -210,12 +204,17 @@ class McSf:
         self._cached_head: int | None = None
         self._cached_wake: int | None = None
 
-    def _plan_predictions(self, state: SimState) -> None:
-        base = state.predicted if self._noisy is None else self._noisy
-        if self.margin:
-            base = with_margin(base, self.margin)
-        cap = self._memory - np.asarray(state.prompt)
-        self._p = np.clip(base, 1, cap).tolist()
+    def _arrive(self, state: SimState) -> None:
+        """Read the revealed columns of the arrivals and queue them."""
+        s, a, p, memory, heap, key = self._s, self._a, self._p, self._memory, self._heap, self._key
+        prompt, arrival, predicted = state.prompt.item, state.arrival.item, state.predicted.item
+        for i in state.arrived.tolist():
+            si = s[i] = prompt(i)
+            a[i] = arrival(i)
+            pi = predicted(i)
+            cap = memory - si
+            p[i] = cap if pi > cap else (pi if pi > 1 else 1)
+            heapq.heappush(heap, key(i))
 
     def _head(self) -> int | None:
         if self._front:
@@ -229,11 +228,9 @@ class McSf:
             heapq.heappop(self._heap)
 
     def decide(self, state: SimState) -> Decision:
-        if not self._p:
-            self._plan_predictions(state)
         t = state.round
-        for i in state.arrived.tolist():
-            heapq.heappush(self._heap, self._key(i))
+        if len(state.arrived):
+            self._arrive(state)
         if state.completed:
             for i in state.completed:
                 del self._run[i]
@@ -247,7 +244,7 @@ class McSf:
                 else:
                     heapq.heappush(self._heap, self._key(i))
             self._dirty = True
-            return Decision(evict=victims, wake=t + 1)
+            return Decision(clear=victims, wake=t + 1)
         head = self._head()
         if head is None:
             return IDLE

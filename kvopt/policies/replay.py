@@ -6,9 +6,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from kvopt.instance import Instance
 from kvopt.schedule import Schedule
-from kvopt.sim.state import Decision, SimState
+from kvopt.sim.state import Decision, PolicyContext, SimState
 
 __all__ = ["Replay"]
 
@@ -18,18 +17,22 @@ class Replay:
 
     Not an online policy (it knows the future); it checks that the engine and a schedule agree:
     replaying a valid schedule reproduces it exactly. It lives outside ``POLICIES`` because it
-    needs the schedule.
+    needs the schedule. It replays runs (:attr:`~kvopt.schedule.Schedule.is_runs`): today's
+    engines neither swap nor migrate.
     """
 
     name = "replay"
 
     def __init__(self, schedule: Schedule) -> None:
+        if not schedule.is_runs:
+            raise ValueError("Replay replays runs on one replica; this schedule swaps or "
+                             "migrates")
         self.schedule = schedule
 
-    def reset(self, instance: Instance, rng: np.random.Generator) -> None:
-        if self.schedule.num_requests != instance.num_requests:
+    def reset(self, context: PolicyContext, rng: np.random.Generator) -> None:
+        if self.schedule.num_requests != context.num_requests:
             raise ValueError(f"the schedule has {self.schedule.num_requests} requests, the "
-                             f"instance {instance.num_requests}")
+                             f"instance {context.num_requests}")
         self._starts: dict[int, list[int]] = defaultdict(list)
         self._clears: dict[int, list[int]] = defaultdict(list)
         sched = self.schedule
@@ -49,7 +52,7 @@ class Replay:
         while self._next < len(rounds) and rounds[self._next] < t:
             self._next += 1
         admit = self._starts.get(t, [])
-        evict = self._clears.get(t, [])
+        clear = self._clears.get(t, [])
         k = self._next + (self._next < len(rounds) and rounds[self._next] == t)
         wake = rounds[k] if k < len(rounds) else None
-        return Decision(admit=admit, evict=evict, wake=wake)
+        return Decision(admit=admit, clear=clear, wake=wake)

@@ -8,8 +8,10 @@ running set is fixed, so its memory in round ``r`` is ``C + q r`` with ``C = sum
 ``q`` the number of running requests: the engine keeps ``C`` and ``q`` and finds the first
 overflowing round by one division. Per-request state lives in int64 arrays (``run_start``,
 ``num_clearings``, the final start of every request); runs complete through a heap keyed by
-completion round, with lazy deletion of evicted runs. The steps shared with the engine in
-seconds (:mod:`kvopt.sim.timed`) live in :class:`kvopt.sim._core.EventCore`.
+completion round, with lazy deletion of cleared runs. The steps shared with the engine in
+seconds (:mod:`kvopt.sim.timed`) live in :class:`kvopt.sim._core.EventCore`; the policy is given
+the :class:`~kvopt.sim.state.PolicyContext` of :class:`kvopt.sim._core.RevealedColumns`, never
+the instance.
 
 Every schedule must equal the reference loop's exactly, for every policy
 (``tests/sim/test_engine.py``), and passes :func:`kvopt.verify.verify` before any report.
@@ -19,27 +21,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kvopt.instance import Instance
 from kvopt.schedule import Schedule
-from kvopt.sim._core import EventCore
-from kvopt.sim.reference import SimulationError, prediction_column, readonly, round_limit
-from kvopt.sim.state import EMPTY_IDCS, Decision, SimState
+from kvopt.sim._core import EventCore, RevealedColumns, SimulationError, round_limit
+from kvopt.sim.predictions import PredictionsLike, resolve_predictions
+from kvopt.sim.state import EMPTY_IDCS, readonly
 
-__all__ = ["Policy", "SimResult", "SimulationError", "run", "simulate"]
+if TYPE_CHECKING:
+    from kvopt.policies.base import Policy
 
-
-class Policy(Protocol):
-    """An online policy: ``reset`` once per run, then ``decide`` at (some) rounds."""
-
-    name: str
-
-    def reset(self, instance: Instance, rng: np.random.Generator) -> None: ...
-
-    def decide(self, state: SimState) -> Decision: ...
+__all__ = ["SimResult", "SimulationError", "run", "simulate"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,21 +51,31 @@ def simulate(
     policy: Policy,
     *,
     rng: np.random.Generator | None = None,
-    predicted: np.ndarray | None = None,
+    predicted: PredictionsLike | None = None,
 ) -> Schedule:
     """Run ``policy`` on ``instance``; return the schedule (verify it before reporting).
+
+    The policy is given a :class:`~kvopt.sim.state.PolicyContext` (never the instance) and sees
+    each request's prompt, arrival and predictions from its arrival round on.
 
     Parameters
     ----------
     rng
-        Passed to ``policy.reset``; default ``np.random.default_rng(0)``.
+        The run's random stream: a prediction model draws from it first, then it is passed to
+        ``policy.reset``; default ``np.random.default_rng(0)``.
     predicted
-        Output-length predictions the policy sees (default: ``instance.prediction()``).
+        The environment's output-length predictions
+        (:func:`kvopt.sim.predictions.resolve_predictions`): ``None`` for the instance's own
+        (exact when it has none), an array of point predictions, a
+        :class:`~kvopt.sim.predictions.Predictions`, or a prediction model such as
+        :class:`~kvopt.sim.predictions.PointPredictions`.
 
     Raises
     ------
     SimulationError
         On an invalid or overflowing decision, or a stall.
+    ValueError
+        On a prediction column of the wrong length or with a value below 1.
     """
     return run(instance, policy, rng=rng, predicted=predicted).schedule
 
@@ -80,16 +85,16 @@ def run(
     policy: Policy,
     *,
     rng: np.random.Generator | None = None,
-    predicted: np.ndarray | None = None,
+    predicted: PredictionsLike | None = None,
 ) -> SimResult:
     """:func:`simulate`, also counting the policy calls."""
     rng = np.random.default_rng(0) if rng is None else rng
     n, a = instance.num_requests, instance.arrival
-    pred = prediction_column(instance, predicted)
-    policy.reset(instance, rng)
+    columns = RevealedColumns(instance.memory, instance.prompt,
+                              resolve_predictions(instance, predicted, rng))
+    policy.reset(columns.context, rng)
     name = getattr(policy, "name", type(policy).__name__)
-    core = EventCore(policy, name, instance.memory, a, a.tolist(), instance.prompt, pred,
-                     instance.output)
+    core = EventCore(policy, name, columns, instance.output)
     by_arrival = np.lexsort((np.arange(n), a))
     rounds, first = np.unique(a[by_arrival], return_index=True)
     group_rounds: list[int] = rounds.tolist()
@@ -113,6 +118,5 @@ def run(
         if t > max_round:
             raise SimulationError(f"{name}: still running at round {t}, past the limit "
                                   f"{max_round}: livelock?")
-
     req, start, end, last = core.runs(instance.output)
     return SimResult(Schedule(n, req, start, end), core.num_decisions, last)

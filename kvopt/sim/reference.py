@@ -9,75 +9,51 @@ the same schedule for every policy (``tests/sim/test_engine.py``).
 Round semantics (``specs/kv-scheduling.md`` sections 1, 4, 5), at decision round ``t``:
 
 1. every run started at ``k`` with ``k + o = t`` completes (it ran in rounds ``k+1 .. t``);
-2. the policy sees the state (:class:`~kvopt.sim.state.SimState`) and returns a
+2. the requests arriving at ``t`` are revealed (:class:`~kvopt.sim._core.RevealedColumns`), the
+   policy sees the state (:class:`~kvopt.sim.state.SimState`) and returns a
    :class:`~kvopt.sim.state.Decision`;
-3. evicted runs end at ``t`` (they held memory through round ``t``) and their requests wait
-   again; admitted requests start at ``t``;
+3. cleared runs end at ``t`` (they held memory through round ``t``) and their requests wait
+   again; admitted requests start at ``t``; swaps and migrations are rejected;
 4. the memory of round ``t + 1`` must fit in ``M``, else the decision is rejected
    (:class:`SimulationError`).
+
+Like the event loops, it gives the policy a :class:`~kvopt.sim.state.PolicyContext` built by
+:class:`~kvopt.sim._core.RevealedColumns`, never the instance; it applies the verbs with its own
+code.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from kvopt.exceptions import KvoptError
 from kvopt.instance import Instance
 from kvopt.schedule import Schedule
-from kvopt.sim.state import SimState
+from kvopt.sim._core import RevealedColumns, SimulationError, reject_unsupported, round_limit
+from kvopt.sim.predictions import PredictionsLike, resolve_predictions
+from kvopt.sim.state import SimState, readonly
 
-__all__ = [
-    "SimulationError",
-    "prediction_column",
-    "readonly",
-    "round_limit",
-    "simulate_reference",
-]
+if TYPE_CHECKING:
+    from kvopt.policies.base import Policy
 
-
-class SimulationError(KvoptError):
-    """A policy made an impossible decision, overflowed the memory, or stalled."""
+__all__ = ["SimulationError", "round_limit", "simulate_reference"]
 
 
-def readonly(a: np.ndarray) -> np.ndarray:
-    """A read-only view of ``a``."""
-    v = a.view()
-    v.flags.writeable = False
-    return v
-
-
-def prediction_column(instance: Instance, predicted: np.ndarray | None) -> np.ndarray:
-    """The read-only int64 predictions a policy sees; raises ValueError on a bad column."""
-    pred = np.array(instance.prediction() if predicted is None else predicted, dtype=np.int64)
-    if pred.shape != (instance.num_requests,):
-        raise ValueError(f"predicted has shape {pred.shape}, expected ({instance.num_requests},)")
-    if (bad := np.flatnonzero(pred < 1)).size:
-        raise ValueError(f"predicted[{int(bad[0])}] = {int(pred[bad[0]])} is below 1")
-    pred.flags.writeable = False
-    return pred
-
-
-def round_limit(instance: Instance) -> int:
-    """A round no sane run reaches: the last arrival plus 100 times the serial makespan."""
-    if instance.num_requests == 0:
-        return 0
-    return int(instance.arrival.max()) + 100 * int(instance.output.sum()) + 100
-
-
-def _check_decision(policy_name: str, t: int, evict: list[int], admit: list[int],
+def _check_decision(policy_name: str, t: int, clear: list[int], admit: list[int],
                     running: dict[int, None], waiting: np.ndarray) -> None:
-    if len(set(evict)) != len(evict) or any(i not in running for i in evict):
-        raise SimulationError(f"{policy_name}: round {t}: evicts a request that is not running")
+    if len(set(clear)) != len(clear) or any(i not in running for i in clear):
+        raise SimulationError(f"{policy_name}: round {t}: clears a request that is not running")
     if len(set(admit)) != len(admit) or any(not waiting[i] for i in admit):
         raise SimulationError(f"{policy_name}: round {t}: admits a request that is not waiting")
 
 
 def simulate_reference(
     instance: Instance,
-    policy,
+    policy: Policy,
     *,
     rng: np.random.Generator | None = None,
-    predicted: np.ndarray | None = None,
+    predicted: PredictionsLike | None = None,
 ) -> Schedule:
     """Run ``policy`` on ``instance`` one round at a time; return the schedule.
 
@@ -92,15 +68,15 @@ def simulate_reference(
     rng = np.random.default_rng(0) if rng is None else rng
     n, memory = instance.num_requests, instance.memory
     a, s, o = instance.arrival, instance.prompt, instance.output
-    pred = prediction_column(instance, predicted)
-    policy.reset(instance, rng)
+    columns = RevealedColumns(memory, s, resolve_predictions(instance, predicted, rng))
+    policy.reset(columns.context, rng)
     run_start = np.full(n, -1, dtype=np.int64)
     num_clearings = np.zeros(n, dtype=np.int64)
     done = np.zeros(n, dtype=bool)
     running: dict[int, None] = {}
     runs: list[tuple[int, int, int]] = []
     by_arrival = np.lexsort((np.arange(n), a))
-    state = SimState(memory, a, s, pred, readonly(run_start), readonly(num_clearings),
+    state = SimState(columns.context, readonly(run_start), readonly(num_clearings),
                      running.keys())
     name = getattr(policy, "name", type(policy).__name__)
     max_round = round_limit(instance)
@@ -116,17 +92,21 @@ def simulate_reference(
         if done.all():
             break
         state.round = t
-        state.arrived = readonly(by_arrival[(a[by_arrival] > last_call) & (a[by_arrival] <= t)])
+        arrived = readonly(by_arrival[(a[by_arrival] > last_call) & (a[by_arrival] <= t)])
+        if len(arrived):
+            columns.reveal(arrived, t)      # every arrival round is visited: a_i = t
+        state.arrived = arrived
         state.completed = tuple(completed)
         state.memory_next_tokens = int(sum(int(s[i]) + t + 1 - int(run_start[i]) for i in running))
         waiting = (a <= t) & ~done & (run_start < 0)
         state.num_waiting = int(waiting.sum())
         decision = policy.decide(state)
         last_call = t
-        evict = [int(i) for i in decision.evict]
+        reject_unsupported(name, t, decision)
+        clear = [int(i) for i in decision.clear]
         admit = [int(i) for i in decision.admit]
-        _check_decision(name, t, evict, [], running, waiting)
-        for i in evict:
+        _check_decision(name, t, clear, [], running, waiting)
+        for i in clear:
             runs.append((i, int(run_start[i]), t))
             del running[i]
             run_start[i] = -1

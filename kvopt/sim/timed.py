@@ -26,12 +26,14 @@ Conventions (``specs/kv-scheduling.md`` section 1 for rounds, :mod:`kvopt.metric
   pending round event (a policy's ``wake``) take 0 s; with none pending, time jumps: round
   ``t + 1`` is an *idle round*, an empty batch that ends at the next arrival, ``tau[t + 1] = A``.
 * **Order.** Requests are processed in the order of ``arrival_s`` (stable sort; results are
-  mapped back to the caller's order). The policies' ``reset`` gets an
-  :class:`~kvopt.instance.Instance` in that order whose ``arrival`` column is all zeros, since the
-  arrival rounds are not known before the run; as positions are sorted by arrival time, ordering
-  by (arrival round, position), the only use policies make of it (tie-breaks), is ordering by
-  position, so the placeholder changes nothing. ``SimState.arrival`` is live: the arrival round
-  of every visible request, ``INVISIBLE`` for the others.
+  mapped back to the caller's order): request positions in the policy's
+  :class:`~kvopt.sim.state.PolicyContext` are positions in that order. Its columns are revealed
+  at each request's arrival round (``arrival``: that round), ``UNREVEALED`` before; its
+  ``time_model`` is the engine's, and ``SimState.now_s`` is ``tau[t]``.
+* **Predictions.** ``predicted=`` is resolved as in :func:`~kvopt.sim.engine.simulate`, on the
+  requests in arrival order: a prediction model (e.g.
+  :class:`~kvopt.sim.predictions.PointPredictions`) draws from ``rng`` in that order, before the
+  run; an array or :class:`~kvopt.sim.predictions.Predictions` is given in the caller's order.
 
 With :class:`~kvopt.time_model.UnitTime` (every round 1 s) and integer arrival times, ``tau[t] =
 t``, every request is visible at round ``a_i = arrival_s[i]``, and the schedule equals the
@@ -46,31 +48,36 @@ running set is fixed; the first round after a decision is computed by the scalar
 the next arrival's round is found by ``searchsorted`` on their cumulative sum.
 
 The event loop shares every step but the clock with :func:`kvopt.sim.engine.run`
-(:class:`kvopt.sim._core.EventCore`: retiring, the policy call, evictions, admissions, the
-memory check, the next round event); it does not wrap ``run``: there, arrival rounds are fixed
-inputs; here they depend on the durations of the rounds simulated so far.
+(:class:`kvopt.sim._core.EventCore`: retiring, revealing arrivals, the policy call, clearings,
+admissions, the memory check, the next round event); it does not wrap ``run``: there, arrival
+rounds are fixed inputs; here they depend on the durations of the rounds simulated so far.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kvopt.instance import Instance
 from kvopt.metrics import TimeMetrics, batch_composition, time_metrics
 from kvopt.schedule import Schedule
-from kvopt.sim._core import EventCore
-from kvopt.sim.engine import Policy
-from kvopt.sim.reference import SimulationError, readonly
+from kvopt.sim._core import EventCore, RevealedColumns, SimulationError
+from kvopt.sim.predictions import (
+    PredictionModel,
+    Predictions,
+    PredictionsLike,
+    resolve_predictions,
+)
 from kvopt.sim.state import EMPTY_IDCS
 from kvopt.time_model import BatchComposition, TimeModel
 
-__all__ = ["INVISIBLE", "TimedResult", "simulate_timed"]
+if TYPE_CHECKING:
+    from kvopt.policies.base import Policy
 
-#: ``SimState.arrival`` of a request not yet visible
-INVISIBLE = np.iinfo(np.int64).max
+__all__ = ["TimedResult", "simulate_timed"]
 
 _FIRST_CHUNK = 64
 
@@ -127,6 +134,14 @@ def _as_column(values, dtype) -> np.ndarray:
     return np.array(values, dtype=dtype).reshape(-1)
 
 
+def _in_order(preds: Predictions, order: np.ndarray) -> Predictions:
+    """``preds`` (caller's order) in arrival order, intervals that are the points kept so."""
+    p = preds.predicted[order]
+    lower = p if preds.lower is preds.predicted else preds.lower[order]
+    upper = p if preds.upper is preds.predicted else preds.upper[order]
+    return Predictions(p, lower, upper)
+
+
 def simulate_timed(
     arrival_s,
     prompt,
@@ -136,7 +151,7 @@ def simulate_timed(
     time_model: TimeModel,
     *,
     rng: np.random.Generator | None = None,
-    predicted=None,
+    predicted: PredictionsLike | None = None,
     name: str = "",
 ) -> TimedResult:
     """Run ``policy`` in seconds (module docstring); verify ``result.schedule`` before reporting.
@@ -150,9 +165,12 @@ def simulate_timed(
     memory
         KV capacity ``M`` in tokens.
     rng
-        Passed to ``policy.reset``; default ``np.random.default_rng(0)``.
+        The run's random stream: a prediction model draws from it first, then it is passed to
+        ``policy.reset``; default ``np.random.default_rng(0)``.
     predicted
-        Output-length predictions the policy sees (default: the true outputs).
+        The environment's predictions (module docstring): ``None`` (exact), point predictions
+        or :class:`~kvopt.sim.predictions.Predictions` in the caller's order, or a prediction
+        model applied in arrival order.
 
     Raises
     ------
@@ -173,29 +191,27 @@ def simulate_timed(
         raise ValueError(f"arrival_s, prompt and output differ in length ({n}, {len(s_arr)}, "
                          f"{len(o_arr)})")
     s_arr, o_arr = s_arr[order], o_arr[order]
-    if predicted is not None:
-        pred_in = _as_column(predicted, np.int64)
-        if len(pred_in) != n:
-            raise ValueError(f"predicted has {len(pred_in)} values, expected {n}")
-        pred_sorted = pred_in[order]
-    else:
-        pred_sorted = None
-    # arrival rounds are unknown before the run: placeholder zeros (module docstring)
-    placeholder = Instance(memory, np.zeros(n, dtype=np.int64), s_arr, o_arr,
-                           predicted=pred_sorted, name=name)
-    memory = placeholder.memory
-    pred = np.array(placeholder.prediction(), dtype=np.int64)
-    pred.flags.writeable = False
     rng = np.random.default_rng(0) if rng is None else rng
-    policy.reset(placeholder, rng)
+    # arrival rounds are unknown before the run: placeholder zeros (the policy never sees it)
+    placeholder = Instance(memory, np.zeros(n, dtype=np.int64), s_arr, o_arr, name=name)
+    memory = placeholder.memory
+    if predicted is None or isinstance(predicted, PredictionModel):
+        preds = resolve_predictions(placeholder, predicted, rng)
+    else:
+        given = (predicted if isinstance(predicted, Predictions)
+                 else Predictions.point(_as_column(predicted, np.int64)))
+        if given.num_requests != n:
+            raise ValueError(f"predicted has {given.num_requests} values, expected {n}")
+        preds = _in_order(given, order)
+    columns = RevealedColumns(memory, s_arr, preds, time_model)
+    policy.reset(columns.context, rng)
     pname = getattr(policy, "name", type(policy).__name__)
     arr_list: list[float] = arr.tolist()
     total_output = int(o_arr.sum())
 
-    arrival_round = np.full(n, INVISIBLE, dtype=np.int64)
-    arrival_rounds: list[int] = arrival_round.tolist()   # the core's copy, updated with it
-    core = EventCore(policy, pname, memory, readonly(arrival_round), arrival_rounds,
-                     placeholder.prompt, readonly(pred), o_arr)
+    arrival_round = np.full(n, -1, dtype=np.int64)
+    core = EventCore(policy, pname, columns, o_arr)
+    state = core.state
     s_list = core.s_list
     positions = np.arange(n, dtype=np.int64)
     positions.flags.writeable = False
@@ -242,13 +258,13 @@ def simulate_timed(
         now = float(tau[t])
         lo = ptr
         while ptr < n and arr_list[ptr] <= now:
-            arrival_rounds[ptr] = t
             ptr += 1
         if ptr > lo:
             arrival_round[lo:ptr] = t
             arrived = positions[lo:ptr]
         else:
             arrived = EMPTY_IDCS
+        state.now_s = now
         nxt = core.step(t, arrived, math.inf, ptr < n)   # next round event
         if nxt is None:
             break
@@ -304,7 +320,8 @@ def simulate_timed(
     req, start, end, last = core.runs(o_arr)
     schedule = Schedule(n, order[req], start, end)
     rounds_inst = Instance(memory, arrival_round[inv], s_arr[inv], o_arr[inv],
-                           predicted=None if pred_sorted is None else pred_sorted[inv], name=name)
+                           predicted=None if predicted is None else preds.predicted[inv],
+                           name=name)
     round_end_s = tau[: last + 1].copy()
     round_end_s.flags.writeable = False
     arr_out = arr_in.copy()

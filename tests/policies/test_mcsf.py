@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from kvopt.policies.mcsf import Checkpoints, McBenchmark, McSf
 from kvopt.sim.engine import run, simulate
+from kvopt.sim.predictions import PointPredictions
 from kvopt.sim.reference import simulate_reference
 from kvopt.sim.state import Decision
 from kvopt.verify import verify
@@ -41,7 +42,7 @@ class _OriginalMcSf:
         self.benchmark = benchmark
         self.name = "original"
 
-    def reset(self, instance, rng):
+    def reset(self, context, rng):
         self.waiting = set()
 
     def decide(self, state):
@@ -119,9 +120,10 @@ def test_wrong_predictions_clear_most_recent_first():
 
 
 def test_margin_prevents_the_clearing():
-    """Planning with p (1 + 1.0) = 6 = o: no clearing; R1 waits for R0 (latency 6 + 12)."""
+    """The environment's margin: MC-SF plans with p (1 + 1.0) = 6 = o: no clearing; R1 waits
+    for R0 (latency 6 + 12)."""
     inst = make_instance([(0, 2, 6), (0, 2, 6)], 10).replace(predicted=[3, 3])
-    sched = simulate(inst, McSf(margin=1.0))
+    sched = simulate(inst, McSf(), predicted=PointPredictions(margin=1.0))
     assert sched.num_clearings == 0 and sched.final_starts().tolist() == [0, 6]
 
 
@@ -140,7 +142,8 @@ def test_checkpoints_first_fit_round_matches_brute_force():
                    for _ in range(int(rng.integers(0, 5)))]
         s, p = int(rng.integers(1, 6)), int(rng.integers(1, 12))
         now = Checkpoints(memory, members, t)
-        if any(c + e * q > memory for e, c, q in zip(now.ends, now.consts, now.counts, strict=False)):
+        checkpoints = zip(now.ends, now.consts, now.counts, strict=True)
+        if any(c + e * q > memory for e, c, q in checkpoints):
             continue   # unreachable: a running set always fits its own checkpoints
         got = Checkpoints(memory, members, t).first_fit_round(t, s, p)
         want = None
@@ -153,10 +156,9 @@ def test_checkpoints_first_fit_round_matches_brute_force():
 
 
 def test_bad_options_are_rejected():
-    """eps, margin and requeue are checked on construction."""
-    with pytest.raises(ValueError, match="eps"):
-        McSf(eps=-1)
-    with pytest.raises(ValueError, match="margin"):
-        McSf(margin=-0.1)
+    """requeue is checked on construction; MC-SF has no prediction options (the environment's
+    :class:`~kvopt.sim.predictions.PointPredictions` has them)."""
+    with pytest.raises(TypeError):
+        McSf(eps=0.5)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="requeue"):
         McSf(requeue="back")

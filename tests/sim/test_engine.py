@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from kvopt.instance import Instance
 from kvopt.policies import POLICIES, McBenchmark, McSf, Replay
 from kvopt.sim.engine import SimulationError, run, simulate
+from kvopt.sim.predictions import PointPredictions
 from kvopt.sim.reference import simulate_reference
 from kvopt.sim.state import Decision
 from kvopt.verify import verify
@@ -35,36 +36,43 @@ def instances(draw, max_requests: int = 8, wrong_predictions: bool = False) -> I
     return inst.replace(predicted=predicted) if wrong_predictions else inst
 
 
-def policy_factories():
-    out = dict(POLICIES)
-    out["mcsf-noisy"] = lambda: McSf(eps=0.5)
-    out["mcsf-margin"] = lambda: McSf(eps=0.3, margin=0.2)
-    out["mcsf-sorted-requeue"] = lambda: McSf(eps=0.5, requeue="sorted")
-    out["mc-benchmark-noisy"] = lambda: McBenchmark(eps=0.5)
+def policy_cases():
+    """Every registered policy with the instance's predictions, and variants: ``name ->
+    (policy factory, the environment's prediction model or None)``."""
+    out = {name: (spec, None) for name, spec in POLICIES.items()}
+    out["mcsf-noisy"] = (McSf, PointPredictions(eps=0.5))
+    out["mcsf-margin"] = (McSf, PointPredictions(eps=0.3, margin=0.2))
+    out["mcsf-sorted-requeue"] = (lambda: McSf(requeue="sorted"), PointPredictions(eps=0.5))
+    out["mc-benchmark-noisy"] = (McBenchmark, PointPredictions(eps=0.5))
     return out
 
 
-FACTORIES = policy_factories()
+CASES = policy_cases()
 
 
-@pytest.mark.parametrize("name", sorted(FACTORIES))
+def both_engines(name, inst, seed):
+    factory, model = CASES[name]
+    fast = simulate(inst, factory(), rng=np.random.default_rng(seed), predicted=model)
+    slow = simulate_reference(inst, factory(), rng=np.random.default_rng(seed), predicted=model)
+    return fast, slow
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
 @given(inst=instances(), seed=st.integers(0, 2**16))
 @settings(max_examples=150, deadline=None)
 def test_engine_equals_reference_loop(name, inst, seed):
     """Zero differences from the per-round loop, every policy, exact predictions."""
-    fast = simulate(inst, FACTORIES[name](), rng=np.random.default_rng(seed))
-    slow = simulate_reference(inst, FACTORIES[name](), rng=np.random.default_rng(seed))
+    fast, slow = both_engines(name, inst, seed)
     verify(inst, fast)
     assert same_schedule(fast, slow)
 
 
-@pytest.mark.parametrize("name", sorted(FACTORIES))
+@pytest.mark.parametrize("name", sorted(CASES))
 @given(inst=instances(wrong_predictions=True), seed=st.integers(0, 2**16))
 @settings(max_examples=100, deadline=None)
 def test_engine_equals_reference_loop_wrong_predictions(name, inst, seed):
     """Zero differences with wrong predictions (overruns, clearings by MC-SF)."""
-    fast = simulate(inst, FACTORIES[name](), rng=np.random.default_rng(seed))
-    slow = simulate_reference(inst, FACTORIES[name](), rng=np.random.default_rng(seed))
+    fast, slow = both_engines(name, inst, seed)
     verify(inst, fast)
     assert same_schedule(fast, slow)
 
@@ -73,17 +81,35 @@ def test_engine_equals_reference_loop_wrong_predictions(name, inst, seed):
 @settings(max_examples=40, deadline=None)
 def test_replay_through_engine_reproduces_every_policy(inst):
     """Replaying any policy's schedule, clearings included, gives it back exactly."""
-    for factory in FACTORIES.values():
-        sched = simulate(inst, factory())
+    for factory, model in CASES.values():
+        sched = simulate(inst, factory(), predicted=model)
         assert same_schedule(simulate(inst, Replay(sched)), sched)
 
 
 def test_fixed_seed_repeats_noisy_schedule():
     """The same seed gives the same noisy-prediction schedule."""
     inst = make_instance([(0, 2, 9), (0, 3, 5), (1, 1, 12), (2, 2, 3)], 20)
-    a = simulate(inst, McSf(eps=0.5), rng=np.random.default_rng(7))
-    b = simulate(inst, McSf(eps=0.5), rng=np.random.default_rng(7))
+    noisy = PointPredictions(eps=0.5)
+    a = simulate(inst, McSf(), rng=np.random.default_rng(7), predicted=noisy)
+    b = simulate(inst, McSf(), rng=np.random.default_rng(7), predicted=noisy)
     assert same_schedule(a, b)
+
+
+def test_cleared_runs_cause_no_call():
+    """A cleared run's completion round is no event: the engine does not call the policy at
+    the round a true output alone would explain (MC-SF clears R1, o = 6, at 3; no call at 6
+    beyond the real events)."""
+    inst = make_instance([(0, 2, 6), (0, 2, 6)], 10).replace(predicted=[3, 3])
+    rounds = []
+
+    class Spy(McSf):
+        def decide(self, state):
+            rounds.append(state.round)
+            return super().decide(state)
+
+    simulate(inst, Spy())
+    # events: 0 (arrivals), 3 (overflow), 4 (wake), 5 (overflow), 6 (R0 completes and wake)
+    assert rounds == [0, 3, 4, 5, 6]
 
 
 def test_rounds_without_events_are_skipped():
@@ -98,7 +124,7 @@ class _Stubborn:
 
     name = "stubborn"
 
-    def reset(self, instance, rng):
+    def reset(self, context, rng):
         self.waiting = []
 
     def decide(self, state):
@@ -121,7 +147,7 @@ class _Lazy:
 
     name = "lazy"
 
-    def reset(self, instance, rng):
+    def reset(self, context, rng):
         pass
 
     def decide(self, state):
@@ -137,22 +163,49 @@ def test_engine_reports_stall():
         simulate_reference(inst, _Lazy())
 
 
-class _Evicter:
-    """Evicts a request that is not running."""
+class _Clearer:
+    """Clears a request that is not running."""
 
-    name = "evicter"
+    name = "clearer"
 
-    def reset(self, instance, rng):
+    def reset(self, context, rng):
         pass
 
     def decide(self, state):
-        return Decision(evict=[0])
+        return Decision(clear=[0])
 
 
-def test_engine_rejects_evicting_a_waiting_request():
-    """Evicting a request that does not run raises."""
-    with pytest.raises(SimulationError, match="not running"):
-        simulate(make_instance([(0, 1, 2)], 5), _Evicter())
+def test_engine_rejects_clearing_a_waiting_request():
+    """Clearing a request that does not run raises."""
+    with pytest.raises(SimulationError, match="clears a request that is not running"):
+        simulate(make_instance([(0, 1, 2)], 5), _Clearer())
+
+
+class _Mover:
+    """Admits on arrival, then tries a verb these engines do not apply."""
+
+    name = "mover"
+
+    def __init__(self, verb, value):
+        self.verb, self.value = verb, value
+
+    def reset(self, context, rng):
+        pass
+
+    def decide(self, state):
+        if state.round == 0:
+            return Decision(admit=state.arrived.tolist())
+        return Decision(**{self.verb: self.value})
+
+
+@pytest.mark.parametrize(("verb", "value"), [("swap_out", [0]), ("swap_in", [0]),
+                                             ("migrate", [(0, 1)])])
+def test_swap_and_migrate_are_not_supported(verb, value):
+    """Swaps and migrations are explicit verbs that both engines reject, by name."""
+    inst = make_instance([(0, 1, 4), (1, 1, 1)], 9)
+    for engine in (simulate, simulate_reference):
+        with pytest.raises(SimulationError, match=f"round 1: {verb} is not supported"):
+            engine(inst, _Mover(verb, value))
 
 
 def test_bad_prediction_column_is_rejected():

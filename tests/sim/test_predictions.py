@@ -1,11 +1,18 @@
-"""Noisy predictions and the protection margin."""
+"""The environment's predictions: noise, protection margin, models, resolution."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_instance
 
-from kvopt.sim.predictions import noisy_predictions, with_margin
+from kvopt.sim.predictions import (
+    PointPredictions,
+    Predictions,
+    noisy_predictions,
+    resolve_predictions,
+    with_margin,
+)
 
 
 def test_noise_stays_within_relative_error():
@@ -39,3 +46,47 @@ def test_bad_eps_and_margin_raise():
         noisy_predictions(np.array([1]), -0.1, np.random.default_rng(0))
     with pytest.raises(ValueError, match="margin"):
         with_margin(np.array([1]), -1.0)
+
+
+def test_point_predictions_draw_like_mcsf_did():
+    """PointPredictions(eps, margin) draws the n uniforms from the stream it is given, then adds
+    the margin: the values MC-SF once drew itself at reset (so seeded runs are unchanged)."""
+    inst = make_instance([(0, 2, 9), (0, 3, 5), (1, 1, 12)], 20)
+    got = PointPredictions(eps=0.5, margin=0.1).predict(inst, np.random.default_rng(3))
+    want = with_margin(noisy_predictions(inst.output, 0.5, np.random.default_rng(3)), 0.1)
+    assert got.predicted.tolist() == want.tolist()
+    assert got.lower is got.predicted and got.upper is got.predicted
+    rng = np.random.default_rng(3)
+    exact = PointPredictions().predict(inst.replace(predicted=[4, 4, 4]), rng)
+    assert exact.predicted.tolist() == [4, 4, 4]
+    assert rng.uniform() == np.random.default_rng(3).uniform()   # eps = 0 draws nothing
+    with pytest.raises(ValueError, match="eps"):
+        PointPredictions(eps=-1.0)
+    with pytest.raises(ValueError, match="margin"):
+        PointPredictions(margin=-0.1)
+
+
+def test_resolve_predictions_and_instance_intervals():
+    """None gives the instance's columns (intervals default to the points); arrays and
+    Predictions are checked for length and range."""
+    inst = make_instance([(0, 2, 9), (0, 3, 5)], 20)
+    rng = np.random.default_rng(0)
+    exact = resolve_predictions(inst, None, rng)
+    assert exact.predicted.tolist() == [9, 5] and exact.upper is exact.predicted
+    inst2 = inst.replace(predicted=[8, 6], lower=[2, 3], upper=[10, 7])
+    given = resolve_predictions(inst2, None, rng)
+    assert (given.predicted.tolist(), given.lower.tolist(), given.upper.tolist()) == \
+        ([8, 6], [2, 3], [10, 7])
+    assert resolve_predictions(inst, np.array([3, 4]), rng).lower.tolist() == [3, 4]
+    with pytest.raises(ValueError, match="shape"):
+        resolve_predictions(inst, np.array([3]), rng)
+    with pytest.raises(ValueError, match=r"predicted\[1\] = 0 is below 1"):
+        Predictions.point(np.array([3, 0]))
+    with pytest.raises(ValueError, match="lower has shape"):
+        Predictions(np.array([3, 4]), np.array([1]), np.array([5, 5]))
+    with pytest.raises(ValueError, match="request 1: lower 5 is above upper 4"):
+        Predictions(np.array([3, 4]), np.array([1, 5]), np.array([5, 4]))
+    one_sided = resolve_predictions(inst.replace(predicted=[8, 6], lower=[9, 2]), None, rng)
+    assert one_sided.upper.tolist() == [9, 6]
+    preds = Predictions.point(np.array([3, 4]))
+    assert not preds.predicted.flags.writeable and resolve_predictions(inst, preds, rng) is preds

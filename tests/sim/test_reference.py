@@ -30,20 +30,20 @@ def test_completion_frees_memory_for_a_start_in_the_same_round():
     verify(inst, sched)
 
 
-class _Evict:
-    name = "evict"
+class _Clear:
+    name = "clear"
 
-    def reset(self, instance, rng):
+    def reset(self, context, rng):
         pass
 
     def decide(self, state):
-        return Decision(evict=[0]) if state.round == 1 else Decision(admit=state.arrived.tolist())
+        return Decision(clear=[0]) if state.round == 1 else Decision(admit=state.arrived.tolist())
 
 
-def test_evicting_a_request_not_running_raises():
-    """Evicting a request that does not run is a SimulationError naming the round."""
-    with pytest.raises(SimulationError, match="round 1"):
-        simulate_reference(make_instance([(0, 1, 1), (1, 1, 1)], 5), _Evict())
+def test_clearing_a_request_not_running_raises():
+    """Clearing a request that does not run is a SimulationError naming the round."""
+    with pytest.raises(SimulationError, match="round 1: clears a request that is not running"):
+        simulate_reference(make_instance([(0, 1, 1), (1, 1, 1)], 5), _Clear())
 
 
 def test_round_limit_covers_a_serial_schedule():

@@ -11,7 +11,9 @@ from kvopt.instance import Instance
 from kvopt.metrics import batch_composition
 from kvopt.policies import POLICIES, McSf
 from kvopt.sim.engine import SimulationError, run
-from kvopt.sim.timed import INVISIBLE, simulate_timed
+from kvopt.sim.predictions import PointPredictions, noisy_predictions
+from kvopt.sim.state import UNREVEALED, Decision
+from kvopt.sim.timed import simulate_timed
 from kvopt.time_model import LinearBatchTime, UnitTime, round_durations_s
 from kvopt.verify import verify
 
@@ -108,33 +110,68 @@ def test_noisy_predictions_clear_and_verify():
     """MC-SF with noisy predictions and a margin overflows, clears, and still verifies."""
     rng = np.random.default_rng(5)
     a, s, o = np.sort(rng.uniform(0, 3, 200)), rng.integers(1, 40, 200), rng.integers(1, 60, 200)
-    res = simulate_timed(a, s, o, 300, McSf(eps=0.8), LINEAR, rng=np.random.default_rng(1))
+    res = simulate_timed(a, s, o, 300, McSf(), LINEAR, rng=np.random.default_rng(1),
+                         predicted=PointPredictions(eps=0.8))
     verify(res.instance, res.schedule)
     assert res.num_clearings().sum() == res.schedule.num_clearings > 0
-    res2 = simulate_timed(a, s, o, 300, McSf(eps=0.8, margin=0.1), LINEAR,
-                          rng=np.random.default_rng(1))
+    res2 = simulate_timed(a, s, o, 300, McSf(), LINEAR, rng=np.random.default_rng(1),
+                          predicted=PointPredictions(eps=0.8, margin=0.1))
     verify(res2.instance, res2.schedule)
     assert np.all(res2.start_s() >= a)
 
 
 def test_state_arrival_is_live():
-    """Policies see arrival rounds of visible requests and INVISIBLE for the others."""
+    """Policies see the columns of visible requests, UNREVEALED for the others, the clock in
+    seconds and the time model."""
     seen = []
 
     class Spy:
         name = "spy"
 
-        def reset(self, instance, rng):
+        def reset(self, context, rng):
+            assert context.time_model is LINEAR
             self.inner = POLICIES["fcfs"]()
-            self.inner.reset(instance, rng)
+            self.inner.reset(context, rng)
 
         def decide(self, state):
-            seen.append(state.arrival.tolist())
+            seen.append((state.arrival.tolist(), state.prompt.tolist(), state.now_s))
             return self.inner.decide(state)
 
-    simulate_timed([0.0, 4.0], [1, 1], [1, 1], 5, Spy(), UnitTime())
-    assert seen[0] == [0, INVISIBLE]
-    assert seen[-1] == [0, 4]
+    simulate_timed([0.0, 4.0], [2, 3], [1, 1], 8, Spy(), LINEAR)
+    assert seen[0] == ([0, UNREVEALED], [2, UNREVEALED], 0.0)
+    assert seen[-1][:2] == ([0, 2], [2, 3]) and seen[-1][2] >= 4.0
+
+
+def test_prediction_model_draws_in_arrival_order():
+    """A prediction model is applied to the requests in arrival order, from the run's stream
+    before the run: the same as explicit predictions drawn so, given in the caller's order."""
+    rng = np.random.default_rng(4)
+    a = rng.uniform(0, 3, 40)                        # unsorted
+    s, o = rng.integers(1, 20, 40), rng.integers(1, 40, 40)
+    order = np.argsort(a, kind="stable")
+    pred = np.empty(40, dtype=np.int64)
+    pred[order] = noisy_predictions(o[order], 0.6, np.random.default_rng(9))
+    x = simulate_timed(a, s, o, 150, McSf(), LINEAR, rng=np.random.default_rng(9),
+                       predicted=PointPredictions(eps=0.6))
+    y = simulate_timed(a, s, o, 150, McSf(), LINEAR, predicted=pred)
+    assert same_schedule(x.schedule, y.schedule)
+    assert np.array_equal(x.instance.predicted, pred)
+
+
+def test_unsupported_verbs_are_rejected():
+    """A swap is not applied by the engine in seconds: a clear SimulationError."""
+
+    class Swapper:
+        name = "swapper"
+
+        def reset(self, context, rng):
+            pass
+
+        def decide(self, state):
+            return Decision(admit=state.arrived.tolist(), swap_out=list(state.running))
+
+    with pytest.raises(SimulationError, match="swap_out is not supported by this engine"):
+        simulate_timed([0.0, 0.5], [1, 1], [3, 3], 9, Swapper(), UnitTime())
 
 
 def test_bad_input_rejected():
@@ -145,7 +182,7 @@ def test_bad_input_rejected():
     class Never:
         name = "never"
 
-        def reset(self, instance, rng):
+        def reset(self, context, rng):
             pass
 
         def decide(self, state):

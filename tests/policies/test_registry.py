@@ -1,0 +1,34 @@
+"""POLICIES: typed factories under the nine names, in order; what each reads."""
+
+from __future__ import annotations
+
+import functools
+
+from kvopt.policies import POLICIES, PolicySpec, Replay
+
+NINE = ["mcsf", "mc-benchmark", "greedy-a0.3", "greedy-a0.25", "clear-a0.2-b0.2",
+        "clear-a0.2-b0.1", "clear-a0.1-b0.2", "clear-a0.1-b0.1", "fcfs"]
+
+
+def test_the_nine_names_in_order():
+    """The registry's keys are exactly the nine policies, in the CLI's order; Replay is not
+    registered."""
+    assert list(POLICIES) == NINE
+    assert all(spec.factory is not Replay for spec in POLICIES.values())
+
+
+def test_each_spec_makes_a_fresh_policy_of_its_name():
+    """Calling a spec (or its factory) makes a new policy whose name is the key; parameterised
+    variants are partials, not parsed names."""
+    for name, spec in POLICIES.items():
+        assert isinstance(spec, PolicySpec) and spec.description
+        first, second = spec(), spec.factory()
+        assert first.name == second.name == name and first is not second
+    assert isinstance(POLICIES["clear-a0.2-b0.1"].factory, functools.partial)
+    assert POLICIES["clear-a0.2-b0.1"].factory.keywords == {"alpha": 0.2, "beta": 0.1}
+
+
+def test_only_mcsf_variants_read_predictions():
+    """MC-SF and MC-Benchmark plan with predictions; the alpha baselines and FCFS do not."""
+    assert [n for n, spec in POLICIES.items() if spec.reads_predictions] == ["mcsf",
+                                                                             "mc-benchmark"]
