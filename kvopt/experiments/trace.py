@@ -58,9 +58,11 @@ from kvopt.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
 from kvopt.experiments.jobs import Job, RecordStore, execute, safe_name
 from kvopt.metrics import throughput_timeline
 from kvopt.policies import POLICIES, McSf
+from kvopt.policies.base import Policy
 from kvopt.profiles import load_profile
 from kvopt.read import read_trace_columns
 from kvopt.show_versions import versions
+from kvopt.sim.predictions import PointPredictions
 from kvopt.sim.timed import simulate_timed
 from kvopt.verify import verify
 
@@ -118,10 +120,11 @@ def policy_names() -> list[str]:
     return list(BASE_POLICIES) + robust
 
 
-def make_policy(name: str):
-    """A fresh policy for a name of :func:`policy_names`."""
+def prediction_model(name: str) -> PointPredictions | None:
+    """The environment's predictions for a name of :func:`policy_names`: ``None`` (exact) for
+    the paper policies, noisy and/or with a margin for the ``mcsf-eps<E>-m<M>`` variants."""
     if name in POLICIES:
-        return POLICIES[name]()
+        return None
     if not name.startswith("mcsf-"):
         raise ValueError(f"unknown policy {name!r}; expected one of {policy_names()}")
     eps = margin = 0.0
@@ -132,7 +135,16 @@ def make_policy(name: str):
             margin = float(part[1:])
         else:
             raise ValueError(f"unknown policy {name!r}; expected one of {policy_names()}")
-    return McSf(eps=eps, margin=margin)
+    return PointPredictions(eps=eps, margin=margin)
+
+
+def make_policy(name: str) -> Policy:
+    """A fresh policy for a name of :func:`policy_names` (the variants are MC-SF fed the
+    predictions of :func:`prediction_model`)."""
+    if name in POLICIES:
+        return POLICIES[name]()
+    prediction_model(name)                      # validates the name
+    return McSf()
 
 
 def _crc(text: str) -> int:
@@ -197,7 +209,7 @@ def run_one(scenario: Scenario, policy: str, num_requests: int, seed: int,
     tm = _profile().time_model
     rng = np.random.default_rng([seed, _crc(scenario.name), _crc(policy)])
     res = simulate_timed(arrival, prompt, output, memory, make_policy(policy), tm, rng=rng,
-                         name=scenario.name)
+                         predicted=prediction_model(policy), name=scenario.name)
     sim_s = time.perf_counter() - t0
     ev = verify(res.instance, res.schedule)
     met = res.metrics()
