@@ -20,8 +20,8 @@ import numpy as np
 import typer
 
 from kvopt.exceptions import KvoptError
-from kvopt.heuristics import SERIAL_MOVES
-from kvopt.milp.backends import BACKENDS
+from kvopt.hindsight.incumbents import SERIAL_MOVES
+from kvopt.hindsight.milp.backends import BACKENDS
 from kvopt.policies import POLICIES
 
 __all__ = ["app", "main"]
@@ -117,12 +117,12 @@ def _needs_cpsat(inst, option: str, used: bool) -> None:
     given): one line if not."""
     if not used:
         return
-    from kvopt.bounds import cpsat_available
+    from kvopt.hindsight.bounds import cpsat_available
 
     if not cpsat_available():
         raise KvoptError(f"{option} needs OR-Tools: pip install 'kvopt[cpsat]'")
     if inst is not None:
-        from kvopt.exact.cpsat import check_size
+        from kvopt.hindsight.exact.cpsat import check_size
 
         check_size(inst)
 
@@ -145,8 +145,8 @@ def solve(
     deadline_seconds: Annotated[float | None, typer.Option(min=0.0, help=DEADLINE_HELP)] = None,
 ) -> None:
     """Solve the hindsight integer program: status, objective (total latency), bound, starts."""
+    from kvopt.hindsight.solve import solve as solve_instance
     from kvopt.read import read_instance
-    from kvopt.solve import solve as solve_instance
 
     with _errors():
         inst = read_instance(instance)
@@ -376,11 +376,11 @@ def import_trace(
 
 # ------------------------------------------------------------------------------------ export
 def export_model(instance_path: Path, fmt: str, out: Path) -> None:
-    """Build the integer program exactly as :func:`kvopt.solve.solve` does and write it."""
-    from kvopt.milp.backends.highs import to_highs
-    from kvopt.milp.formulation import build
+    """Build the integer program exactly as :func:`kvopt.hindsight.solve.solve` does and write it."""
+    from kvopt.hindsight.milp.backends.highs import to_highs
+    from kvopt.hindsight.milp.formulation import build
+    from kvopt.hindsight.solve import warm_start_schedule
     from kvopt.read import atomic_target, read_instance
-    from kvopt.solve import warm_start_schedule
     from kvopt.verify import verify
 
     inst = read_instance(instance_path)
@@ -490,10 +490,10 @@ def bound(
 ) -> None:
     """Print the best certified lower bound on the hindsight optimum and which relaxation gave it,
     MC-SF's total latency, the best priority-list schedule's, and the certified gaps."""
-    from kvopt.bounds import best_bound
-    from kvopt.heuristics import improved_priority_list
+    from kvopt.hindsight.bounds import best_bound
+    from kvopt.hindsight.incumbents import improved_priority_list
+    from kvopt.hindsight.solve import warm_start_schedule
     from kvopt.read import read_instance
-    from kvopt.solve import warm_start_schedule
     from kvopt.verify import verify
 
     with _errors():

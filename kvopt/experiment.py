@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from kvopt.exceptions import KvoptError
-from kvopt.heuristics import SERIAL_MOVES
+from kvopt.hindsight.incumbents import SERIAL_MOVES
 from kvopt.instance import Instance
 from kvopt.ratio import RatioReport, RatioSummary, aggregate, competitive_ratio
 from kvopt.read import atomic_target, read_instance, write_json_atomic
@@ -96,9 +96,9 @@ def evaluate_instance(instance_data: dict[str, Any], config: ExperimentConfig) -
         When a schedule fails verification or a policy beats a proven optimum.
     """
     # Imported here: a dask worker or a fresh process imports only what it needs.
+    from kvopt.hindsight.solve import solve
     from kvopt.policies import POLICIES
     from kvopt.sim.engine import simulate
-    from kvopt.solve import solve
 
     instance = Instance.from_dict(instance_data)
     digest = instance_digest(instance)

@@ -49,7 +49,7 @@ from typing import Any
 from kvopt.exceptions import KvoptError
 from kvopt.experiment import ExperimentConfig, run, write_csv_atomic
 from kvopt.generate import synthetic_set
-from kvopt.heuristics import SERIAL_MOVES
+from kvopt.hindsight.incumbents import SERIAL_MOVES
 from kvopt.instance import Instance
 from kvopt.ratio import RatioReport, RatioSummary, aggregate, format_interval
 from kvopt.read import write_json_atomic

@@ -9,14 +9,14 @@ pytest.importorskip("ortools")
 
 from pathlib import Path
 
-from kvopt.exact.cpsat import cpsat_solve
+from kvopt.hindsight.exact.cpsat import cpsat_solve
+from kvopt.hindsight.solve import solve
 from kvopt.read import read_instance
 from kvopt.result import SolveStatus
 from kvopt.schedule import Schedule
-from kvopt.solve import solve
 from kvopt.verify import verify
 
-DEMO = Path(__file__).resolve().parents[2] / "instances" / "demo" / "paper-zero-n10.json"
+DEMO = Path(__file__).resolve().parents[3] / "instances" / "demo" / "paper-zero-n10.json"
 
 
 def test_ortools_and_highspy_share_one_process():
@@ -60,7 +60,7 @@ def test_a_stop_event_ends_the_search():
     import numpy as np
 
     from kvopt.generate import synthetic_set
-    from kvopt.solve import warm_start_schedule
+    from kvopt.hindsight.solve import warm_start_schedule
 
     inst = synthetic_set("zero", 20260113, 4, num_requests=12)[3]
     hint = warm_start_schedule(inst)
@@ -76,10 +76,10 @@ def test_cpsat_runs_beside_the_lp_and_stops_once_the_lp_proves(monkeypatch):
     """solve starts the solver before the LP, hands the LP a stop test (false while the solver
     runs), and sets the solver's stop event once the LP bound reaches the incumbent. Here
     the solver waits for that event and the LP bound is faked to the incumbent's cost."""
-    from kvopt import solve as solve_module
-    from kvopt.bounds import Bound
-    from kvopt.exact.search import ExactResult
-    from kvopt.milp.backends import CpSatBackend
+    from kvopt.hindsight import solve as solve_module
+    from kvopt.hindsight.bounds import Bound
+    from kvopt.hindsight.exact.search import ExactResult
+    from kvopt.hindsight.milp.backends import CpSatBackend
 
     inst = read_instance(DEMO)
     seen = {}
@@ -106,9 +106,9 @@ def test_an_lp_error_stops_the_solver_beside_it(monkeypatch):
     through and CP-SAT is told to stop, not left running."""
     import time
 
-    from kvopt import solve as solve_module
-    from kvopt.exact.search import ExactResult
-    from kvopt.milp.backends import CpSatBackend
+    from kvopt.hindsight import solve as solve_module
+    from kvopt.hindsight.exact.search import ExactResult
+    from kvopt.hindsight.milp.backends import CpSatBackend
 
     seen = {}
 
@@ -136,8 +136,8 @@ def test_cpsat_refuses_a_model_too_large(make_instance, monkeypatch, tmp_path):
     from typer.testing import CliRunner
 
     from kvopt import cli
-    from kvopt.exact import cpsat
     from kvopt.exceptions import KvoptError
+    from kvopt.hindsight.exact import cpsat
     from kvopt.read import write_instance
 
     inst = make_instance([(0, 1, 9)] * 3, memory=30, name="big")

@@ -1,7 +1,7 @@
 r"""Certified lower bounds on the hindsight optimum (total latency, rounds).
 
 Each bound is proved valid in its docstring and property-tested never to exceed the optimum
-(``tests/test_bounds.py``). :func:`best_bound` returns the largest one with its name.
+(``tests/hindsight/bounds/``). :func:`best_bound` returns the largest one with its name.
 
 The LP bound is *certified*: it is not the solver's reported objective but a value recomputed in
 numpy from the solver's dual vector by weak duality, which is valid for any dual vector with the
@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from kvopt.hindsight.milp.model import MilpModel
 from kvopt.instance import Instance
-from kvopt.milp.model import MilpModel
 
 __all__ = [
     "KTH_SOURCE",
@@ -334,14 +334,14 @@ def kth_completion_bounds(instance: Instance, *, time_limit_s: float) -> np.ndar
 
     Each :math:`L_k` is the largest of the per-:math:`k` statistics of :func:`volume_bound` and
     :func:`headroom_bound` and CP-SAT's proven bound on the least makespan of any :math:`k`
-    requests (:func:`kvopt.exact.cpsat.kth_completion_lower_bound`), then the running
+    requests (:func:`kvopt.hindsight.exact.cpsat.kth_completion_lower_bound`), then the running
     maximum: :math:`c_{(k)} \ge c_{(j)}` for :math:`j < k`. Each :math:`k` gets an equal share
     of the time left of ``time_limit_s``, so what an easy :math:`k` leaves goes to the later
     ones (the values then depend on the machine's speed, never their validity). Needs OR-Tools
     (``[cpsat]``). Measured: exact (every :math:`k`) at n = 10 in 0.1-8 s; at n = 20, 10-16
     of the 20 in 2-3 s each; at the paper's sizes only the first 15-19.
     """
-    from kvopt.exact.cpsat import kth_completion_lower_bound
+    from kvopt.hindsight.exact.cpsat import kth_completion_lower_bound
 
     n = instance.num_requests
     cheap = _headroom_order_statistics(instance) if n else np.zeros(0, dtype=np.int64)
@@ -479,7 +479,7 @@ def lagrangian_bound(model: MilpModel, row_dual: np.ndarray) -> float:
     :math:`\mu_i` its assignment dual and :math:`r` the reduced costs without it. They differ
     when the vector is not optimal for the whole model (a time limit, or columns not yet
     priced in). Falls back to :func:`certified_dual_bound` if the first rows are not the
-    assignment rows of :func:`kvopt.milp.formulation.build` over ``[0, 1]`` columns.
+    assignment rows of :func:`kvopt.hindsight.milp.formulation.build` over ``[0, 1]`` columns.
     """
     parts = _lagrangian_parts(model, row_dual)
     return certified_dual_bound(model, row_dual) if parts is None else parts[0]
@@ -492,7 +492,7 @@ def _lagrangian_parts(model: MilpModel, row_dual: np.ndarray,
 
     With ``allowed`` (a mask over the columns, those outside it fixed at 0), each request's
     subproblem chooses among its allowed columns only: the same bound over the schedules that
-    use allowed columns (:func:`kvopt.probing.probe_fixing`).
+    use allowed columns (:func:`kvopt.hindsight.probing.probe_fixing`).
     """
     n = int(model.col_req.max()) + 1 if model.num_cols else 0
     upper = model.col_upper if allowed is None else model.col_upper[allowed]
@@ -554,7 +554,7 @@ def _cut_index(instance: Instance, model: MilpModel) -> tuple:
     """What :func:`headroom_cuts` needs of ``model`` besides the LP point: the KV entries
     ``(round, column, coefficient)``, the entries in round order, and the columns in completion
     order. Built once per model (:func:`lp_bound` separates many times)."""
-    from kvopt.milp.formulation import kv_capacity_entries
+    from kvopt.hindsight.milp.formulation import kv_capacity_entries
 
     rounds, cols, coef = kv_capacity_entries(instance, model.col_req, model.col_start)
     completion = model.col_start + instance.output[model.col_req]
@@ -734,7 +734,7 @@ DEADLINE_QUANTILES = (0.2, 0.35, 0.5, 0.65, 0.8, 0.9, 0.99)
 class DeadlineCuts:
     r"""*Deadline cuts*: for deadlines :math:`d_i` (a request without one is left out), with
     :math:`\nu(d)` a proven upper bound on how many requests can meet their deadlines in one
-    schedule (:func:`kvopt.exact.cpsat.most_meeting_deadlines`, CP-SAT),
+    schedule (:func:`kvopt.hindsight.exact.cpsat.most_meeting_deadlines`, CP-SAT),
 
     .. math:: \sum_i \sum_{k:\, k + o_i \le d_i} x_{i,k} \le \nu(d).
 
@@ -843,7 +843,7 @@ class DeadlineCuts:
              max_cuts: int = DEADLINE_MAX_CUTS) -> list[tuple[np.ndarray, np.ndarray, float]]:
         """Violated deadline cuts at the LP point ``x`` (rows ``(columns, coefficients, upper
         side)``), checking candidates until ``until`` (a ``time.perf_counter()`` value)."""
-        from kvopt.exact.cpsat import most_meeting_deadlines
+        from kvopt.hindsight.exact.cpsat import most_meeting_deadlines
 
         rows = []
         req = self.model.col_req
@@ -1110,7 +1110,7 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
     certified by weak duality.
 
     Valid: every schedule is a 0/1 point of the integer program (whose start windows keep every
-    optimal schedule, see :func:`kvopt.milp.formulation.start_windows`) and satisfies every
+    optimal schedule, see :func:`kvopt.hindsight.milp.formulation.start_windows`) and satisfies every
     cut of :func:`headroom_cuts`, so the LP minimum with any set of those cuts is at most the
     optimum; :func:`certified_dual_bound` is at most that LP minimum; and the objective is
     integral, so the bound rounds up (after a guard of ``1e-6`` for floating-point sums). The
@@ -1132,12 +1132,12 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
     rounds, which spare CP-SAT checks. ``stop`` is asked after every LP solve; ``True`` ends
     the separation there (as a time limit does).
     Returns ``None`` if the LP solver gives no dual vector in the time limit, or if the model
-    is too large to build (:data:`kvopt.milp.formulation.MAX_NONZEROS`). With ``with_point``
+    is too large to build (:data:`kvopt.hindsight.milp.formulation.MAX_NONZEROS`). With ``with_point``
     returns ``(bound, x)``, ``x`` the last LP solution over all the model's columns (``None``
     in place of the bound as above).
     """
 
-    from kvopt.milp.formulation import ModelTooLargeError, build
+    from kvopt.hindsight.milp.formulation import ModelTooLargeError, build
 
     t0 = time.perf_counter()
     deadline = None if time_limit_s is None else t0 + time_limit_s

@@ -9,7 +9,8 @@ import time
 
 import numpy as np
 
-from kvopt.bounds import (
+from kvopt.exceptions import KvoptError
+from kvopt.hindsight.bounds import (
     HEADROOM_CUT_ROUNDS,
     core_bound,
     cpsat_available,
@@ -20,20 +21,19 @@ from kvopt.bounds import (
     sorted_completion_bound,
     volume_bound,
 )
-from kvopt.exceptions import KvoptError
-from kvopt.heuristics import (
+from kvopt.hindsight.incumbents import (
     SERIAL_MAX_REQUESTS,
     SERIAL_MOVES,
     best_priority_list,
     local_search,
     serial_search,
 )
+from kvopt.hindsight.milp.backends import get_backend
+from kvopt.hindsight.milp.decode import decode, encode
+from kvopt.hindsight.milp.formulation import ModelTooLargeError, build, identical_groups
+from kvopt.hindsight.probing import probe_fixing
 from kvopt.instance import Instance
-from kvopt.milp.backends import get_backend
-from kvopt.milp.decode import decode, encode
-from kvopt.milp.formulation import ModelTooLargeError, build, identical_groups
 from kvopt.policies.mcsf import McSf
-from kvopt.probing import probe_fixing
 from kvopt.result import SolveResult, SolveStatus
 from kvopt.schedule import Schedule
 from kvopt.sim.engine import simulate
@@ -53,7 +53,7 @@ LP_SHARE = 0.8
 LP_MAX_CUT_ROUNDS = 100
 #: with a time limit, the serial search (``serial_moves``) stops after this share of it
 SERIAL_SHARE = 0.2
-#: LP probing (:func:`kvopt.probing.probe_fixing`) before HiGHS or CBC, on restricted programs
+#: LP probing (:func:`kvopt.hindsight.probing.probe_fixing`) before HiGHS or CBC, on restricted programs
 #: of at most this many free columns (at n = 10-12 a probe takes about 4 ms; a pass over a
 #: paper-size program would take minutes), with a time limit for at most PROBE_SHARE of what
 #: is left after the LP
@@ -128,7 +128,7 @@ def solve(
     """Solve the hindsight integer program of ``specs/kv-scheduling.md`` section 3.
 
     MC-SF's schedule and the best of a few priority lists
-    (:func:`kvopt.heuristics.best_priority_list`) are verified first; the better one narrows the
+    (:func:`kvopt.hindsight.incumbents.best_priority_list`) are verified first; the better one narrows the
     start windows and warm-starts the solver, so the returned schedule is never worse than
     MC-SF's. Every schedule passes
     :func:`~kvopt.verify.verify`, and a solver objective that differs from the verified one
@@ -138,8 +138,8 @@ def solve(
     ----------
     backend
         ``"highs"`` or ``"cbc"`` (the integer program), ``"search"`` (the exact
-        combinatorial search of :mod:`kvopt.exact.search`, which shares nothing with it), or
-        ``"cpsat"`` (OR-Tools CP-SAT on the interval model of :mod:`kvopt.exact.cpsat`).
+        combinatorial search of :mod:`kvopt.hindsight.exact.search`, which shares nothing with it), or
+        ``"cpsat"`` (OR-Tools CP-SAT on the interval model of :mod:`kvopt.hindsight.exact.cpsat`).
     time_limit_s
         Wall-clock limit for the whole call (``None``: none). HiGHS checks it only between
         its root cut rounds: on models of millions of nonzeros the call can end 1-4 s late.
@@ -147,15 +147,15 @@ def solve(
         Relative gap at which the solver may stop (0: prove optimality).
     local_search_evaluations
         Before the solver, improve MC-SF's schedule by this many local-search moves
-        (:func:`kvopt.heuristics.local_search`, seeded by ``seed``); the better schedule is the
+        (:func:`kvopt.hindsight.incumbents.local_search`, seeded by ``seed``); the better schedule is the
         warm start and narrows the start windows.
     serial_moves
-        Then this many moves of :func:`kvopt.heuristics.serial_search` (priority lists placed
+        Then this many moves of :func:`kvopt.hindsight.incumbents.serial_search` (priority lists placed
         serially, so rounds can be held for later arrivals; seeded by ``seed``), up to
-        :data:`~kvopt.heuristics.SERIAL_MAX_REQUESTS` requests and, with ``time_limit_s``, for
+        :data:`~kvopt.hindsight.incumbents.SERIAL_MAX_REQUESTS` requests and, with ``time_limit_s``, for
         at most :data:`SERIAL_SHARE` of it; a better schedule replaces the incumbent.
     lp_first
-        Certify the LP-relaxation bound (:func:`kvopt.bounds.lp_bound`) before the MIP, so a
+        Certify the LP-relaxation bound (:func:`kvopt.hindsight.bounds.lp_bound`) before the MIP, so a
         time-limited solve reports at least that bound. With ``time_limit_s`` the LP gets
         :data:`LP_SHARE` of what is left and up to :data:`LP_MAX_CUT_ROUNDS` cut rounds (it
         stops earlier once no cut is violated); the solver gets the rest. CP-SAT instead runs
@@ -166,17 +166,17 @@ def solve(
         11.7%, 15.2% beside (CP-SAT's two workers improve the schedules by 1-4%).
     kth_time_limit_s
         Seconds (at most half of what is left of ``time_limit_s``) for CP-SAT's bounds on each
-        k-th completion (:func:`kvopt.bounds.kth_completion_bounds`, needs OR-Tools): their
+        k-th completion (:func:`kvopt.hindsight.bounds.kth_completion_bounds`, needs OR-Tools): their
         sum is a bound, and the certified LP takes them as completion caps. They raise the reported bound of an
         unproven solve; the solver itself does not use them (measured: no faster).
     probing
-        Before HiGHS or CBC, fix more columns by LP probing (:func:`kvopt.probing.probe_fixing`)
+        Before HiGHS or CBC, fix more columns by LP probing (:func:`kvopt.hindsight.probing.probe_fixing`)
         on restricted programs of at most :data:`PROBE_MAX_COLUMNS` free columns, for at most
         :data:`PROBE_SHARE` of what is left of ``time_limit_s``. When it leaves some request no
         column of a better schedule, the incumbent is proven optimal without the solver.
     deadline_time_limit_s
         Seconds (at most half of what is left of ``time_limit_s`` after the LP) kept back from
-        the solver for the certified LP with deadline cuts (:class:`kvopt.bounds.DeadlineCuts`,
+        the solver for the certified LP with deadline cuts (:class:`kvopt.hindsight.bounds.DeadlineCuts`,
         needs OR-Tools), run after the solver if it proved nothing, on windows narrowed by the
         best schedule found, which also serves as a witness.
     """

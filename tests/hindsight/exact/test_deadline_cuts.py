@@ -12,13 +12,13 @@ from test_kth import ROWS, every_schedule
 
 pytest.importorskip("ortools")
 
-from kvopt.bounds import DeadlineCuts, lp_bound
-from kvopt.bruteforce import brute_force_optimum
-from kvopt.exact.cpsat import most_meeting_deadlines
 from kvopt.generate import synthetic
-from kvopt.milp.decode import encode
-from kvopt.milp.formulation import build
-from kvopt.solve import solve
+from kvopt.hindsight.bounds import DeadlineCuts, lp_bound
+from kvopt.hindsight.exact.bruteforce import brute_force_optimum
+from kvopt.hindsight.exact.cpsat import most_meeting_deadlines
+from kvopt.hindsight.milp.decode import encode
+from kvopt.hindsight.milp.formulation import build
+from kvopt.hindsight.solve import solve
 from kvopt.verify import verify
 
 
@@ -83,7 +83,7 @@ def test_solve_keeps_time_for_deadline_cuts(monkeypatch):
     """n = 16, all arrivals at 0, 6 s with 3 s kept back: CP-SAT proves nothing, then the LP
     with deadline cuts runs on the best schedule's windows, with that schedule as a witness,
     and its bound is the one reported (it raises the bound: the test above)."""
-    import kvopt.solve as solve_module
+    import kvopt.hindsight.solve as solve_module
 
     calls = []
 

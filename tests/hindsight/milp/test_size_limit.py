@@ -8,12 +8,12 @@ import pytest
 from conftest import make_instance
 from typer.testing import CliRunner
 
-from kvopt.bounds import best_bound, lp_bound, volume_bound
 from kvopt.cli import app
-from kvopt.milp import formulation
-from kvopt.milp.formulation import ModelTooLargeError, build, count_nonzeros
+from kvopt.hindsight.bounds import best_bound, lp_bound, volume_bound
+from kvopt.hindsight.milp import formulation
+from kvopt.hindsight.milp.formulation import ModelTooLargeError, build, count_nonzeros
+from kvopt.hindsight.solve import solve
 from kvopt.read import write_instance
-from kvopt.solve import solve
 
 ROWS = [(0, 2, 3), (0, 2, 3), (1, 1, 4), (2, 3, 2)]
 SUBOPTIMAL = [(1, 1, 5), (2, 1, 3)]   # tests/data/mcsf_suboptimal.json: MC-SF 12, optimum 10
@@ -52,7 +52,7 @@ def test_no_search_when_mcsf_meets_a_cheap_bound(monkeypatch):
     """A long horizon that MC-SF already schedules optimally (every request starts on arrival,
     so the sum of outputs is met): ``solve`` proves it from the bound and runs no list search,
     whose cost grows with the horizon (a million rounds here)."""
-    import kvopt.solve as solve_module
+    import kvopt.hindsight.solve as solve_module
 
     def refuse(*args, **kwargs):
         raise AssertionError("no search should run once MC-SF meets a bound")

@@ -13,19 +13,19 @@ from hypothesis import strategies as st
 
 pytest.importorskip("ortools")
 
-from kvopt.bounds import (
+from kvopt.generate import synthetic
+from kvopt.hindsight.bounds import (
     best_bound,
     completion_cap_rows,
     kth_completion_bound,
     kth_completion_bounds,
     lp_bound,
 )
-from kvopt.bruteforce import brute_force_optimum
-from kvopt.exact.cpsat import kth_completion_lower_bound
-from kvopt.generate import synthetic
-from kvopt.milp.decode import encode
-from kvopt.milp.formulation import build
-from kvopt.solve import solve
+from kvopt.hindsight.exact.bruteforce import brute_force_optimum
+from kvopt.hindsight.exact.cpsat import kth_completion_lower_bound
+from kvopt.hindsight.milp.decode import encode
+from kvopt.hindsight.milp.formulation import build
+from kvopt.hindsight.solve import solve
 
 ROWS = st.lists(st.tuples(st.integers(0, 2), st.integers(1, 3), st.integers(1, 3)),
                 min_size=1, max_size=4)   # (arrival, prompt, output)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from kvopt.exceptions import KvoptError
+from kvopt.hindsight.milp.model import MilpModel
 from kvopt.instance import Instance
-from kvopt.milp.model import MilpModel
 from kvopt.schedule import Schedule
 
 __all__ = ["decode", "encode"]

@@ -8,7 +8,9 @@ from conftest import make_instance
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from kvopt.bounds import (
+from kvopt.exceptions import ScheduleError
+from kvopt.generate import synthetic_set
+from kvopt.hindsight.bounds import (
     LpCertificate,
     best_bound,
     certified_dual_bound,
@@ -25,12 +27,10 @@ from kvopt.bounds import (
     sum_of_outputs_bound,
     volume_bound,
 )
-from kvopt.bruteforce import brute_force_optimum
-from kvopt.exceptions import ScheduleError
-from kvopt.generate import synthetic_set
-from kvopt.heuristics import list_schedule
-from kvopt.milp.decode import encode
-from kvopt.milp.formulation import build
+from kvopt.hindsight.exact.bruteforce import brute_force_optimum
+from kvopt.hindsight.incumbents import list_schedule
+from kvopt.hindsight.milp.decode import encode
+from kvopt.hindsight.milp.formulation import build
 from kvopt.schedule import Schedule
 from kvopt.verify import verify
 
@@ -135,7 +135,7 @@ def test_lagrangian_bound_keeps_each_request_on_one_start():
 def test_purged_cut_rows_leave_the_lp_and_the_bound_valid(monkeypatch):
     """With every slack cut row dropped after one solve, the LP still returns a bound at most
     the optimum, and cut rows do leave it (the n = 10 benchmark instance, optimum 320)."""
-    from kvopt import bounds
+    from kvopt.hindsight import bounds
 
     dropped = []
     purge = bounds._PricedLp.purge
@@ -155,7 +155,7 @@ def test_purged_cut_rows_leave_the_lp_and_the_bound_valid(monkeypatch):
 def test_most_effective_rows_rank_violation_over_norm():
     """Efficacy is violation over the row's norm: a long row violated by more can rank below a
     short one violated by less; the kept indices come back in order, all of them when few."""
-    from kvopt.bounds import _most_effective
+    from kvopt.hindsight.bounds import _most_effective
 
     x = np.array([1.0, 1.0, 1.0, 1.0, 0.5])
     rows = [(np.array([0, 1, 2, 3]), np.ones(4), 2.0),   # violation 2, norm 2: efficacy 1
@@ -171,7 +171,7 @@ def test_one_cut_row_a_round_still_converges_to_a_valid_bound(monkeypatch):
     """With one separated row joining per round, the rows left out are separated again: the LP
     keeps rising over the plain LP, and stays at most the optimum (the n = 10 benchmark
     instance, optimum 320)."""
-    from kvopt import bounds
+    from kvopt.hindsight import bounds
 
     inst = synthetic_set("zero", 20260111, 1, num_requests=10)[0]
     plain = lp_bound(inst, upper_bound=330, cut_rounds=0).value
@@ -192,7 +192,7 @@ def test_one_cut_row_a_round_still_converges_to_a_valid_bound(monkeypatch):
 def test_lp_bound_stops_when_asked(monkeypatch):
     """``stop`` is asked after each LP solve: returning True ends the run after the first
     solve, whose (valid) certificate is returned."""
-    from kvopt import bounds
+    from kvopt.hindsight import bounds
 
     solves = []
     solve = bounds._PricedLp.solve
@@ -384,7 +384,7 @@ def test_lp_point_is_the_lp_solution(rows, memory):
 def _better_schedules(inst, upper, seed):
     """Start rounds of schedules cheaper than ``upper`` (the brute-force optimum and random list
     schedules), identical requests in position order as the program's rows ask."""
-    from kvopt.milp.formulation import identical_groups
+    from kvopt.hindsight.milp.formulation import identical_groups
 
     opt, starts = brute_force_optimum(inst)
     found = [np.asarray(starts)] if opt < upper else []
@@ -430,8 +430,8 @@ def _row_activity(model, x):
 def test_reduced_cost_fixing_fixes_most_columns_and_keeps_the_optimum(mip_backend):
     """On a 10-request paper instance (optimum 154, MC-SF 165), the LP's multipliers fix
     most columns, and the restricted program proves the same optimum on every backend."""
-    from kvopt.milp.backends import get_backend
-    from kvopt.solve import warm_start_schedule
+    from kvopt.hindsight.milp.backends import get_backend
+    from kvopt.hindsight.solve import warm_start_schedule
 
     inst = synthetic_set("zero", 20260111, 4, num_requests=10)[3]
     schedule = warm_start_schedule(inst)
@@ -453,7 +453,7 @@ def test_reduced_cost_fixing_fixes_most_columns_and_keeps_the_optimum(mip_backen
 def test_lifting_checks_only_columns_near_the_first_member(seed, arrivals, n, size):
     """Lifting a clique over the columns that share a round with its first member's run (or
     belong to its request) gives the same clique as lifting over every column of the model."""
-    from kvopt.bounds import _lift_clique
+    from kvopt.hindsight.bounds import _lift_clique
 
     inst = synthetic_set(arrivals, seed, 1, num_requests=n)[0]
     model = build(inst)
@@ -480,7 +480,7 @@ def test_probing_keeps_every_better_schedule(rows, memory, seed):
     """After reduced-cost fixing, probing fixes no column of a schedule cheaper than the
     incumbent, keeps the incumbent's columns, claims a proof only when no cheaper schedule
     exists, and its bound never exceeds the brute-force optimum."""
-    from kvopt.probing import probe_fixing
+    from kvopt.hindsight.probing import probe_fixing
 
     inst, model, point = _schedule_point(rows, memory, seed)
     upper = round(model.cost @ point + model.offset)
@@ -504,8 +504,8 @@ def test_probing_certificate_holds_for_any_multipliers(rows, memory, seed):
     """The Lagrangian certificate probing uses, at random multipliers of either sign and over
     random allowed columns that contain a schedule: the schedule costs at least the bound
     the certificate gives each of its columns (the lemma behind every fixing)."""
-    from kvopt.bounds import _lagrangian_parts
-    from kvopt.milp.formulation import identical_groups
+    from kvopt.hindsight.bounds import _lagrangian_parts
+    from kvopt.hindsight.milp.formulation import identical_groups
 
     inst = _instance(rows, memory)
     schedule, _ = list_schedule(inst, np.random.default_rng(seed).permutation(inst.num_requests))
@@ -527,7 +527,7 @@ def test_probing_proves_a_paper_instance_without_the_solver():
     the optimum (267), but probing leaves some request no column of a cheaper schedule: the
     solve is proven before HiGHS or CBC runs, and without probing HiGHS proves the same
     optimum."""
-    from kvopt.solve import solve
+    from kvopt.hindsight.solve import solve
 
     inst = synthetic_set("poisson", 20260111, 1, num_requests=10)[0]
     probed = solve(inst, "highs")
@@ -540,7 +540,7 @@ def test_probing_proves_a_paper_instance_without_the_solver():
 
 def test_probing_stops_at_its_time_limit_with_a_valid_model():
     """With no time, probing stops before its first probe: the model keeps its columns."""
-    from kvopt.probing import probe_fixing
+    from kvopt.hindsight.probing import probe_fixing
 
     inst = synthetic_set("zero", 20260111, 1, num_requests=10)[0]
     schedule = list_schedule(inst, np.arange(inst.num_requests))[0]

@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 
 from kvopt.exceptions import KvoptError
+from kvopt.hindsight.milp.model import MilpModel
 from kvopt.instance import Instance
-from kvopt.milp.model import MilpModel
 
 __all__ = [
     "MAX_NONZEROS", "ModelTooLargeError", "build", "count_nonzeros", "identical_groups",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import make_instance
 
-from kvopt.bruteforce import brute_force_optimum
+from kvopt.hindsight.exact.bruteforce import brute_force_optimum
 from kvopt.schedule import Schedule
 from kvopt.verify import verify
 

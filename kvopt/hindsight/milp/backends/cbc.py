@@ -18,8 +18,8 @@ import time
 import numpy as np
 import pulp
 
-from kvopt.milp.backends import RawSolve
-from kvopt.milp.model import MilpModel
+from kvopt.hindsight.milp.backends import RawSolve
+from kvopt.hindsight.milp.model import MilpModel
 
 __all__ = ["CbcBackend", "to_pulp"]
 

@@ -1,4 +1,4 @@
-"""Solver backends: each translates a :class:`~kvopt.milp.model.MilpModel` and reports what the
+"""Solver backends: each translates a :class:`~kvopt.hindsight.milp.model.MilpModel` and reports what the
 solver proved. ``BACKENDS`` maps a name to a loader, so a missing solver fails only when used."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from kvopt.exceptions import BackendUnavailableError
-from kvopt.milp.model import MilpModel
+from kvopt.hindsight.milp.model import MilpModel
 
 __all__ = ["BACKENDS", "Backend", "RawSolve", "get_backend"]
 
@@ -41,7 +41,7 @@ class Backend(Protocol):
 
 def _load_highs() -> Backend:
     try:
-        from kvopt.milp.backends.highs import HighsBackend
+        from kvopt.hindsight.milp.backends.highs import HighsBackend
     except ImportError as exc:
         raise BackendUnavailableError(f"backend 'highs' needs highspy: pip install highspy ({exc})") from None
     return HighsBackend()
@@ -49,42 +49,42 @@ def _load_highs() -> Backend:
 
 def _load_cbc() -> Backend:
     try:
-        from kvopt.milp.backends.cbc import CbcBackend
+        from kvopt.hindsight.milp.backends.cbc import CbcBackend
     except ImportError as exc:
         raise BackendUnavailableError(f"backend 'cbc' needs pulp 3.x: pip install 'pulp<4' ({exc})") from None
     return CbcBackend()
 
 
 class SearchBackend:
-    """The exact combinatorial search (:mod:`kvopt.exact.search`): it works on the instance, not
-    on the MILP (``needs_instance``); ``kvopt.solve.solve`` calls :meth:`solve_instance`."""
+    """The exact combinatorial search (:mod:`kvopt.hindsight.exact.search`): it works on the instance, not
+    on the MILP (``needs_instance``); ``kvopt.hindsight.solve.solve`` calls :meth:`solve_instance`."""
 
     name = "search"
     needs_instance = True
 
     def solve_instance(self, instance, *, incumbent: list[int], upper_bound: int,
                        time_limit_s: float | None, threads: int, seed: int):
-        from kvopt.exact.search import exact_search
+        from kvopt.hindsight.exact.search import exact_search
 
         return exact_search(instance, upper_bound=upper_bound, time_limit_s=time_limit_s)
 
 
 class CpSatBackend:
-    """OR-Tools CP-SAT on the interval model of :mod:`kvopt.exact.cpsat` (``needs_instance``)."""
+    """OR-Tools CP-SAT on the interval model of :mod:`kvopt.hindsight.exact.cpsat` (``needs_instance``)."""
 
     name = "cpsat"
     needs_instance = True
-    #: runs in C++ without Python's lock, so :func:`kvopt.solve.solve` runs it beside the LP
+    #: runs in C++ without Python's lock, so :func:`kvopt.hindsight.solve.solve` runs it beside the LP
     concurrent = True
 
     def check(self, instance) -> None:
-        from kvopt.exact.cpsat import check_size
+        from kvopt.hindsight.exact.cpsat import check_size
 
         check_size(instance)
 
     def solve_instance(self, instance, *, incumbent: list[int], upper_bound: int,
                        time_limit_s: float | None, threads: int, seed: int, stop=None):
-        from kvopt.exact.cpsat import cpsat_solve
+        from kvopt.hindsight.exact.cpsat import cpsat_solve
 
         return cpsat_solve(instance, incumbent=incumbent, upper_bound=upper_bound,
                            time_limit_s=time_limit_s, threads=threads, seed=seed, stop=stop)

@@ -8,14 +8,14 @@ from conftest import make_instance
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kvopt.bruteforce import brute_force_optimum
-from kvopt.heuristics import SERIAL_MOVES
-from kvopt.milp.decode import decode, encode
-from kvopt.milp.formulation import build, start_windows
+from kvopt.hindsight.exact.bruteforce import brute_force_optimum
+from kvopt.hindsight.incumbents import SERIAL_MOVES
+from kvopt.hindsight.milp.decode import decode, encode
+from kvopt.hindsight.milp.formulation import build, start_windows
+from kvopt.hindsight.solve import solve, warm_start_schedule
 from kvopt.policies import POLICIES
 from kvopt.result import SolveStatus
 from kvopt.sim.engine import simulate
-from kvopt.solve import solve, warm_start_schedule
 from kvopt.verify import verify
 
 ROWS = st.lists(st.tuples(st.integers(0, 4), st.integers(1, 3), st.integers(1, 4)),
@@ -85,8 +85,8 @@ def test_stopped_solver_bound_lies_between_lp_and_objective(name):
     import dataclasses
 
     from kvopt.generate import synthetic_set
-    from kvopt.milp.backends import get_backend
-    from kvopt.milp.backends.highs import to_highs
+    from kvopt.hindsight.milp.backends import get_backend
+    from kvopt.hindsight.milp.backends.highs import to_highs
 
     for inst in synthetic_set("zero", 7, 3, num_requests=6):
         start = warm_start_schedule(inst)

@@ -115,7 +115,7 @@ def backfill_schedule(instance: Instance, order: np.ndarray, scan: int) -> tuple
 BACKFILL_SCAN = 32
 
 
-#: moves of :func:`serial_search` before every :func:`kvopt.solve.solve` (0.15 s at n = 10);
+#: moves of :func:`serial_search` before every :func:`kvopt.hindsight.solve.solve` (0.15 s at n = 10);
 #: its arrays span the serial horizon, so solve runs it only up to :data:`SERIAL_MAX_REQUESTS`
 SERIAL_MOVES = 1000
 #: after its ``moves`` list moves, :func:`serial_search` makes this many times as many again,
@@ -146,7 +146,7 @@ def best_priority_order(instance: Instance) -> tuple[np.ndarray, int, Schedule, 
     winning order again with backfilling (:func:`backfill_schedule`, :data:`BACKFILL_SCAN`).
     Returns the winning order, its backfilling scan (1: none), the verified schedule, its cost
     and the winner's name. Shortest-volume-first is Smith's rule for the memory-volume
-    relaxation (:func:`kvopt.bounds.volume_bound`); on a heavily loaded 10,000-request trace it
+    relaxation (:func:`kvopt.hindsight.bounds.volume_bound`); on a heavily loaded 10,000-request trace it
     beats MC-SF's order by 11%, and by 12.5% with backfilling (``benchmarks/trace_bound.py``).
     """
     best: tuple[np.ndarray, int, Schedule, int, str] | None = None

@@ -7,9 +7,9 @@ from conftest import make_instance
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kvopt.bruteforce import brute_force_optimum
 from kvopt.generate import synthetic, synthetic_set
-from kvopt.heuristics import (
+from kvopt.hindsight.exact.bruteforce import brute_force_optimum
+from kvopt.hindsight.incumbents import (
     BACKFILL_SCAN,
     VOLUME_WEIGHTS,
     _serial_starts,
@@ -24,10 +24,10 @@ from kvopt.heuristics import (
     serial_schedule,
     serial_search,
 )
+from kvopt.hindsight.solve import solve
 from kvopt.policies import McSf
 from kvopt.result import SolveStatus
 from kvopt.sim.engine import simulate
-from kvopt.solve import solve
 from kvopt.verify import verify
 
 ROWS = st.lists(st.tuples(st.integers(0, 4), st.integers(1, 3), st.integers(1, 4)),
@@ -273,11 +273,11 @@ def test_serial_search_holds_a_request_back(monkeypatch):
     """On a 10-request paper instance (all at round 0, M = 39; CP-SAT and HiGHS prove 322
     optimal) earliest placement of every list stops at 327; the delay moves find 322, which
     starts request 1 at round 1 although it fits at round 0."""
-    from kvopt import heuristics
+    from kvopt.hindsight import incumbents
 
     inst = synthetic_set("zero", 20260111, 5, num_requests=10)[1]
     schedule, cost = serial_search(inst, np.random.default_rng(0), moves=1000)
     assert cost == 322 == verify(inst, schedule).total_latency
     assert schedule.final_starts()[1] == 1 and inst.arrival[1] == 0
-    monkeypatch.setattr(heuristics, "SERIAL_DELAY_EXTRA", 0.0)
+    monkeypatch.setattr(incumbents, "SERIAL_DELAY_EXTRA", 0.0)
     assert serial_search(inst, np.random.default_rng(0), moves=1000)[1] == 327

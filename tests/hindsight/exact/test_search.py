@@ -7,9 +7,9 @@ from conftest import make_instance
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kvopt.bruteforce import brute_force_optimum
-from kvopt.exact.search import exact_search
 from kvopt.generate import synthetic
+from kvopt.hindsight.exact.bruteforce import brute_force_optimum
+from kvopt.hindsight.exact.search import exact_search
 from kvopt.schedule import Schedule
 from kvopt.verify import verify
 
