@@ -26,7 +26,8 @@ from collections import Counter
 import numpy as np
 
 from kvopt.generate import synthetic_set
-from kvopt.hindsight.bounds import best_bound, lp_bound
+from kvopt.hindsight.bounds import best_bound
+from kvopt.hindsight.bounds.priced_lp import lp_bound
 from kvopt.hindsight.exact.bruteforce import brute_force_optimum
 from kvopt.hindsight.solve import solve
 from kvopt.instance import Instance

@@ -28,7 +28,8 @@ import time
 import numpy as np
 
 from kvopt.generate import synthetic_set
-from kvopt.hindsight.bounds import cpsat_available, lp_bound
+from kvopt.hindsight.bounds.priced_lp import lp_bound
+from kvopt.hindsight.exact.cpsat import cpsat_available
 from kvopt.hindsight.incumbents import serial_search
 from kvopt.hindsight.milp.formulation import build
 from kvopt.instance import Instance

@@ -32,7 +32,7 @@ import highspy
 import numpy as np
 
 from kvopt.generate import synthetic_set
-from kvopt.hindsight.bounds import lp_bound
+from kvopt.hindsight.bounds.priced_lp import lp_bound
 from kvopt.hindsight.incumbents import local_search
 from kvopt.hindsight.milp.formulation import build
 from kvopt.instance import Instance

@@ -23,7 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from kvopt.hindsight.bounds import core_bound, headroom_bound, sum_of_outputs_bound, volume_bound
+from kvopt.hindsight.bounds.combinatorial import (
+    core_bound,
+    headroom_bound,
+    sum_of_outputs_bound,
+    volume_bound,
+)
 from kvopt.hindsight.incumbents import best_priority_list, improved_priority_list
 from kvopt.instance import Instance
 from kvopt.policies import McSf

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -117,14 +116,12 @@ def _needs_cpsat(inst, option: str, used: bool) -> None:
     given): one line if not."""
     if not used:
         return
-    from kvopt.hindsight.bounds import cpsat_available
+    from kvopt.hindsight.exact import cpsat
 
-    if not cpsat_available():
+    if not cpsat.cpsat_available():
         raise KvoptError(f"{option} needs OR-Tools: pip install 'kvopt[cpsat]'")
     if inst is not None:
-        from kvopt.hindsight.exact.cpsat import check_size
-
-        check_size(inst)
+        cpsat.check_size(inst)
 
 
 # ------------------------------------------------------------------------------------- solve
@@ -375,29 +372,6 @@ def import_trace(
 
 
 # ------------------------------------------------------------------------------------ export
-def export_model(instance_path: Path, fmt: str, out: Path) -> None:
-    """Build the integer program exactly as :func:`kvopt.hindsight.solve.solve` does and write it."""
-    from kvopt.hindsight.milp.backends.highs import to_highs
-    from kvopt.hindsight.milp.formulation import build
-    from kvopt.hindsight.solve import warm_start_schedule
-    from kvopt.read import atomic_target, read_instance
-    from kvopt.verify import verify
-
-    inst = read_instance(instance_path)
-    upper = verify(inst, warm_start_schedule(inst)).total_latency if inst.num_requests else None
-    model = build(inst, upper_bound=upper)
-    highs = to_highs(model)
-    for j, name in enumerate(model.col_names()):  # named columns x_<request>_<start round>
-        highs.passColName(j, name)
-    for r, name in enumerate(model.row_names):
-        highs.passRowName(r, name)
-    with atomic_target(out, suffix=f".{fmt}") as tmp:
-        with contextlib.redirect_stdout(sys.stderr):
-            status = highs.writeModel(str(tmp))
-        if str(status).rsplit(".", 1)[-1] != "kOk":
-            raise KvoptError(f"{out}: HiGHS could not write the model ({status})")
-
-
 @app.command()
 def export(
     instance: Annotated[Path, typer.Argument(help="Instance JSON file.")],
@@ -405,9 +379,12 @@ def export(
     out: Annotated[Path, typer.Option(help="Model file to write.")],
 ) -> None:
     """Write the hindsight integer program (as solve builds it) for other solvers."""
+    from kvopt.hindsight.milp.export import export_model
+    from kvopt.read import read_instance
+
     with _errors():
         _check_target(out)
-        export_model(instance, fmt.value, out)
+        export_model(read_instance(instance), out, fmt.value)
     typer.echo(f"wrote {out}")
 
 
@@ -491,8 +468,7 @@ def bound(
     """Print the best certified lower bound on the hindsight optimum and which relaxation gave it,
     MC-SF's total latency, the best priority-list schedule's, and the certified gaps."""
     from kvopt.hindsight.bounds import best_bound
-    from kvopt.hindsight.incumbents import improved_priority_list
-    from kvopt.hindsight.solve import warm_start_schedule
+    from kvopt.hindsight.incumbents import improved_priority_list, warm_start_schedule
     from kvopt.read import read_instance
     from kvopt.verify import verify
 

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from kvopt.hindsight.windows import identical_groups
 from kvopt.instance import Instance
 from kvopt.policies.mcsf import McSf
 from kvopt.schedule import Schedule
@@ -27,7 +28,24 @@ __all__ = [
     "BACKFILL_SCAN", "SERIAL_MAX_REQUESTS", "SERIAL_MOVES", "VOLUME_WEIGHTS", "PriorityList",
     "backfill_schedule", "best_priority_list", "best_priority_order", "improve_order",
     "improved_priority_list", "list_schedule", "local_search", "serial_schedule", "serial_search",
+    "twins_in_order", "warm_start_schedule",
 ]
+
+
+def twins_in_order(instance: Instance, schedule: Schedule) -> Schedule:
+    """The same schedule with identical requests' starts sorted by position: same memory in
+    every round and same cost, and it satisfies the formulation's symmetry rows."""
+    starts = schedule.final_starts().copy()
+    for group in identical_groups(instance):
+        starts[group] = np.sort(starts[group])
+    return Schedule.from_starts(starts, instance.output)
+
+
+def warm_start_schedule(instance: Instance) -> Schedule:
+    """MC-SF's schedule, identical requests in position order (:func:`twins_in_order`): the
+    first incumbent of every solve, and the upper bound that narrows the start windows of
+    ``kvopt bound`` and ``kvopt export``."""
+    return twins_in_order(instance, simulate(instance, McSf()))
 
 
 class PriorityList(McSf):

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from kvopt.hindsight.bounds import _lagrangian_parts
+from kvopt.hindsight.bounds.lp_certificate import lagrangian_parts
 from kvopt.hindsight.milp.backends.highs import to_highs
 from kvopt.hindsight.milp.model import MilpModel
 
@@ -91,7 +91,7 @@ def probe_fixing(model: MilpModel, upper_bound: float, *, keep: np.ndarray | Non
 
     def certify(row_dual) -> None:
         """Fix, in ``allowed`` and in the LP, every column the multipliers ``row_dual`` rule out."""
-        parts = _lagrangian_parts(model, row_dual, allowed)
+        parts = lagrangian_parts(model, row_dual, allowed)
         if parts is None:   # not a program of kvopt.hindsight.milp.formulation.build: no certificate
             return
         value, excess = parts

@@ -10,36 +10,30 @@ import time
 import numpy as np
 
 from kvopt.exceptions import KvoptError
-from kvopt.hindsight.bounds import (
-    HEADROOM_CUT_ROUNDS,
-    core_bound,
-    cpsat_available,
-    headroom_bound,
-    kth_completion_bounds,
-    lp_bound,
-    reduced_cost_fixing,
-    sorted_completion_bound,
-    volume_bound,
-)
+from kvopt.hindsight.bounds.combinatorial import core_bound, headroom_bound, volume_bound
+from kvopt.hindsight.bounds.deadline import kth_completion_bounds, sorted_completion_bound
+from kvopt.hindsight.bounds.lp_certificate import reduced_cost_fixing
+from kvopt.hindsight.bounds.priced_lp import HEADROOM_CUT_ROUNDS, lp_bound
+from kvopt.hindsight.exact.cpsat import cpsat_available
 from kvopt.hindsight.incumbents import (
     SERIAL_MAX_REQUESTS,
     SERIAL_MOVES,
     best_priority_list,
     local_search,
     serial_search,
+    twins_in_order,
+    warm_start_schedule,
 )
 from kvopt.hindsight.milp.backends import get_backend
 from kvopt.hindsight.milp.decode import decode, encode
-from kvopt.hindsight.milp.formulation import ModelTooLargeError, build, identical_groups
+from kvopt.hindsight.milp.formulation import ModelTooLargeError, build
 from kvopt.hindsight.probing import probe_fixing
 from kvopt.instance import Instance
-from kvopt.policies.mcsf import McSf
 from kvopt.result import SolveResult, SolveStatus
 from kvopt.schedule import Schedule
-from kvopt.sim.engine import simulate
 from kvopt.verify import verify
 
-__all__ = ["solve", "trivial_bound", "warm_start_schedule"]
+__all__ = ["solve"]
 
 
 #: with a time limit, the certified LP gets this share of what is left, for up to
@@ -65,25 +59,6 @@ def _remaining(t0: float, time_limit_s: float | None) -> float | None:
     if time_limit_s is None:
         return None
     return max(0.01, time_limit_s - (time.perf_counter() - t0))
-
-
-def trivial_bound(instance: Instance) -> int:
-    r""":math:`\sum_i o_i`: every request needs its :math:`o_i` rounds after arriving."""
-    return int(instance.output.sum())
-
-
-def _twins_in_order(instance: Instance, schedule: Schedule) -> Schedule:
-    """The same schedule with identical requests' starts sorted by position: same memory in
-    every round and same cost, and it satisfies the formulation's symmetry rows."""
-    starts = schedule.final_starts().copy()
-    for group in identical_groups(instance):
-        starts[group] = np.sort(starts[group])
-    return Schedule.from_starts(starts, instance.output)
-
-
-def warm_start_schedule(instance: Instance) -> Schedule:
-    """MC-SF's schedule, identical requests in position order (:func:`_twins_in_order`)."""
-    return _twins_in_order(instance, simulate(instance, McSf()))
 
 
 def _lp_beside_solver(solver, instance: Instance, model, *, incumbent: np.ndarray, upper: int,
@@ -192,7 +167,7 @@ def solve(
     incumbent = warm_start_schedule(instance)
     upper = verify(instance, incumbent).total_latency
     # the cheap bounds first: when MC-SF already meets one, no search is needed
-    lower = trivial_bound(instance)
+    lower = int(instance.output.sum())
     volume = max(volume_bound(instance), headroom_bound(instance), core_bound(instance),
                  key=lambda b: b.value)
     bound, bound_source = float(lower), "sum of outputs"
@@ -201,20 +176,20 @@ def solve(
     if upper > bound:
         listed, cost, _ = best_priority_list(instance)
         if cost < upper:
-            incumbent, upper = _twins_in_order(instance, listed), cost
+            incumbent, upper = twins_in_order(instance, listed), cost
     if local_search_evaluations > 0 and upper > bound:
         improved, cost = local_search(instance, np.random.default_rng(seed),
                                       time_limit_s=math.inf,
                                       max_evaluations=local_search_evaluations)
         if cost < upper:
-            incumbent, upper = _twins_in_order(instance, improved), cost
+            incumbent, upper = twins_in_order(instance, improved), cost
     if serial_moves > 0 and instance.num_requests <= SERIAL_MAX_REQUESTS and upper > bound:
         # with a time limit, at most SERIAL_SHARE of what is left
         improved, cost = serial_search(
             instance, np.random.default_rng(seed), moves=serial_moves, incumbent=incumbent,
             time_limit_s=None if time_limit_s is None else SERIAL_SHARE * _remaining(t0, time_limit_s))
         if cost < upper:
-            incumbent, upper = _twins_in_order(instance, improved), cost
+            incumbent, upper = twins_in_order(instance, improved), cost
     best, best_cost = incumbent, float(upper)
     kth = None
     if kth_time_limit_s is not None and upper > bound:

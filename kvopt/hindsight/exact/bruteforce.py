@@ -3,7 +3,7 @@
 It shares nothing with the integer program: a depth-first search over start rounds with its own
 memory arithmetic. Exact because every optimal schedule starts request ``i`` within
 ``[a_i, a_i + U - sum o]`` for any feasible cost ``U`` (see
-:func:`kvopt.hindsight.milp.formulation.start_windows`); here ``U`` is the serial schedule's cost.
+:func:`kvopt.hindsight.windows.start_windows`); here ``U`` is the serial schedule's cost.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ profile as intervals on a cumulative resource of capacity :math:`M`.
 Model (exactly the integer program of ``specs/kv-scheduling.md`` section 3):
 
 * :math:`k_i \in [a_i, a_i + W_i]`, the start windows of
-  :func:`kvopt.hindsight.milp.formulation.start_windows` (they keep every optimal schedule);
+  :func:`kvopt.hindsight.windows.start_windows` (they keep every optimal schedule);
 * request :math:`i` started at :math:`k_i` holds :math:`s_i + j` tokens in round
   :math:`k_i + j` (:math:`j = 1..o_i`), written as a *staircase*: one interval over rounds
   :math:`k_i+1 .. k_i+o_i` with demand :math:`s_i` (the prompt) and, for each output token
@@ -24,11 +24,11 @@ two cut schedules off but keep an optimal one:
 
 The last two hold in every feasible schedule:
 
-* the *cores* of :func:`kvopt.hindsight.bounds.disjoint_cores` never overlap (a no-overlap constraint);
+* the *cores* of :func:`kvopt.hindsight.cores.disjoint_cores` never overlap (a no-overlap constraint);
   they give the solver the near-serial structure of requests too large to run side by side;
 * pairwise completion order: for requests :math:`i, j`, either :math:`c_i \le c_j` and then
   :math:`k_j \ge c_i - D_{ij}`, or :math:`c_j \le c_i` and :math:`k_i \ge c_j - D_{ji}`, with
-  :math:`D` of :func:`kvopt.hindsight.bounds.disjoint_cores` (its proof shows :math:`c_i - k_j \le D_{ij}`
+  :math:`D` of :func:`kvopt.hindsight.cores.disjoint_cores` (its proof shows :math:`c_i - k_j \le D_{ij}`
   whenever :math:`c_i \le c_j` and :math:`k_j < c_i`). One of the two orders always holds, so a
   Boolean choosing it exists in every schedule. Pairs with :math:`D_{ij} = o_j` and
   :math:`D_{ji} = o_i` are left out (no restriction). Measured on the n = 10 benchmark
@@ -42,11 +42,13 @@ import threading
 import numpy as np
 
 from kvopt.exceptions import KvoptError
+from kvopt.hindsight.cores import disjoint_cores, strongest_core_set
 from kvopt.hindsight.exact.search import ExactResult
+from kvopt.hindsight.windows import identical_groups, start_windows
 from kvopt.instance import Instance
 
-__all__ = ["INTERLEAVE_MIN_REQUESTS", "MAX_INTERVALS", "MAX_PAIRS_REQUESTS", "check_size", "cpsat_solve",
-           "kth_completion_lower_bound", "most_meeting_deadlines"]
+__all__ = ["INTERLEAVE_MIN_REQUESTS", "MAX_INTERVALS", "MAX_PAIRS_REQUESTS", "check_size",
+           "cpsat_available", "cpsat_solve", "kth_completion_lower_bound", "most_meeting_deadlines"]
 
 #: larger models are refused (one interval per output token)
 MAX_INTERVALS = 200_000
@@ -58,6 +60,15 @@ MAX_INTERVALS = 200_000
 INTERLEAVE_MIN_REQUESTS = 30
 #: the pairwise completion-order constraints (about n^2 / 2 Booleans) only up to this many requests
 MAX_PAIRS_REQUESTS = 300
+
+
+def cpsat_available() -> bool:
+    """Whether OR-Tools (the optional ``[cpsat]`` extra) can be imported."""
+    try:
+        import ortools.sat.python.cp_model  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def check_size(instance: Instance) -> None:
@@ -79,8 +90,6 @@ def cpsat_solve(instance: Instance, *, incumbent: list[int], upper_bound: int,
     ``stop`` (from another thread) ends the search early, as a time limit does.
     """
     from ortools.sat.python import cp_model
-
-    from kvopt.hindsight.milp.formulation import identical_groups, start_windows
 
     check_size(instance)
     n = instance.num_requests
@@ -167,8 +176,6 @@ def _add_pair_structure(model, instance: Instance, start: list,
                         present: list | None = None) -> None:
     """The cores' no-overlap and the pairwise completion order (module docstring), among the
     requests present (``present[i]`` a literal; ``None``: all)."""
-    from kvopt.hindsight.bounds import disjoint_cores, strongest_core_set
-
     n = instance.num_requests
     s = instance.prompt.tolist()
     o = instance.output.tolist()
@@ -184,7 +191,7 @@ def _add_pair_structure(model, instance: Instance, start: list,
     peak = [s[i] + o[i] for i in range(n)]
     for i in range(n if n <= MAX_PAIRS_REQUESTS else 0):
         for j in range(i + 1, n):
-            # D_ij of kvopt.hindsight.bounds.disjoint_cores: j's largest age at c_i if i completes first
+            # D_ij of kvopt.hindsight.cores.disjoint_cores: j's largest age at c_i if i completes first
             d_ij = min(o[j], max(0, instance.memory - peak[i] - s[j]))
             d_ji = min(o[i], max(0, instance.memory - peak[j] - s[i]))
             if d_ij >= o[j] and d_ji >= o[i]:

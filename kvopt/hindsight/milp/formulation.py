@@ -2,7 +2,8 @@ r"""The hindsight integer program of ``specs/kv-scheduling.md`` section 3.
 
 Symbols: request :math:`i` arrives at :math:`a_i`, has prompt :math:`s_i` and output :math:`o_i`;
 memory :math:`M`. Binary :math:`x_{i,k} = 1` iff request :math:`i` starts at round :math:`k`,
-for :math:`k \in K_i = \{a_i, \dots, a_i + W_i\}` (the start window, see :func:`start_windows`).
+for :math:`k \in K_i = \{a_i, \dots, a_i + W_i\}` (the start window, see
+:func:`~kvopt.hindsight.windows.start_windows`).
 
 .. math::
 
@@ -19,13 +20,10 @@ import numpy as np
 
 from kvopt.exceptions import KvoptError
 from kvopt.hindsight.milp.model import MilpModel
+from kvopt.hindsight.windows import identical_groups, start_windows
 from kvopt.instance import Instance
 
-__all__ = [
-    "MAX_NONZEROS", "ModelTooLargeError", "build", "count_nonzeros", "identical_groups",
-    "kv_capacity_entries",
-    "serial_horizon", "start_windows",
-]
+__all__ = ["MAX_NONZEROS", "ModelTooLargeError", "build", "count_nonzeros", "kv_capacity_entries"]
 
 #: models with more nonzeros are refused (about 100 bytes each while building: 2 GB)
 MAX_NONZEROS = 20_000_000
@@ -33,41 +31,6 @@ MAX_NONZEROS = 20_000_000
 
 class ModelTooLargeError(KvoptError):
     """The integer program would not fit in memory."""
-
-
-def serial_horizon(instance: Instance) -> int:
-    r"""The naive horizon :math:`T = \max_i a_i + \sum_i o_i`.
-
-    Valid: from :math:`\max_i a_i` on, running the requests one after another (each alone, which
-    fits as :math:`s_i + o_i \le M`) finishes by :math:`T`; a schedule starting anything later has
-    an idle round it could close up, so some optimal schedule starts everything by :math:`T`.
-    (Only used when no upper bound is known.)
-    """
-    if instance.num_requests == 0:
-        return 0
-    return int(instance.arrival.max() + instance.output.sum())
-
-
-def start_windows(instance: Instance, upper_bound: float | None) -> np.ndarray:
-    r"""The last start round :math:`a_i + W_i` allowed for each request.
-
-    With a feasible schedule of total latency :math:`U` (``upper_bound``), every optimal schedule
-    has total latency at most :math:`U`. The latency of request :math:`j` is its wait
-    :math:`k_j - a_j \ge 0` plus :math:`o_j`, so
-    :math:`k_i - a_i \le U - \sum_j o_j - \sum_{j \ne i} (k_j - a_j) \le U - \sum_j o_j`.
-    Hence :math:`W_i = U - \sum_j o_j` excludes no optimal schedule. Without :math:`U` the window
-    ends at :func:`serial_horizon` (where some optimal schedule lies, see there).
-    """
-    a = instance.arrival
-    if upper_bound is None:
-        return np.full(len(a), serial_horizon(instance), dtype=np.int64)
-    slack = int(np.floor(upper_bound + 1e-9)) - int(instance.output.sum())
-    if slack < 0:
-        raise ValueError(f"upper bound {upper_bound} is below the sum of outputs")
-    last = a + slack
-    if len(a):
-        last = np.minimum(last, serial_horizon(instance))
-    return np.maximum(last, a)
 
 
 def count_nonzeros(instance: Instance, upper_bound: float | None) -> int:
@@ -120,14 +83,6 @@ def _redundant_rounds(instance: Instance, rounds: np.ndarray, cols: np.ndarray,
     return per_round <= instance.memory
 
 
-def identical_groups(instance: Instance) -> list[np.ndarray]:
-    """Positions of requests with the same ``(a, s, o)``, groups of size >= 2."""
-    keys = np.stack([instance.arrival, instance.prompt, instance.output], axis=1)
-    _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
-    return [np.flatnonzero(inverse == g) for g in np.flatnonzero(counts >= 2)]
-
-
 def build(instance: Instance, *, upper_bound: float | None = None,
           symmetry: bool = True) -> MilpModel:
     r"""The integer program as a :class:`MilpModel`.
@@ -146,7 +101,7 @@ def build(instance: Instance, *, upper_bound: float | None = None,
     ----------
     upper_bound
         Total latency of a known feasible schedule (e.g. MC-SF's): narrows the start windows
-        (:func:`start_windows`).
+        (:func:`~kvopt.hindsight.windows.start_windows`).
     """
     n = instance.num_requests
     size = count_nonzeros(instance, upper_bound)

@@ -1,4 +1,5 @@
-"""A solver-neutral mixed-integer linear program in sparse row form."""
+"""A solver-neutral mixed-integer linear program in sparse row form, and what a solver reports
+on it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["MilpModel"]
+__all__ = ["MilpModel", "RawSolve"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -53,3 +54,20 @@ class MilpModel:
             lo, hi = self.row_ptr[r], self.row_ptr[r + 1]
             yield (self.row_names[r], float(self.row_lower[r]), float(self.row_upper[r]),
                    self.col_idx[lo:hi], self.values[lo:hi])
+
+
+@dataclasses.dataclass(frozen=True)
+class RawSolve:
+    """What a backend read off its solver, before kvopt verifies anything.
+
+    ``proven``: the solver proved optimality (to the requested gap). ``bound``: its dual bound on
+    the model's objective (offset included), ``None`` if it gives none.
+    """
+
+    col_value: np.ndarray | None
+    objective: float | None
+    bound: float | None
+    proven: bool
+    infeasible: bool
+    backend_status: str
+    failed: bool = False   # the solver itself failed (crash, unreadable output)

@@ -10,23 +10,27 @@ from hypothesis import strategies as st
 
 from kvopt.exceptions import ScheduleError
 from kvopt.generate import synthetic_set
-from kvopt.hindsight.bounds import (
-    LpCertificate,
-    best_bound,
-    certified_dual_bound,
-    column_conflicts,
-    conflict_clique_cuts,
+from kvopt.hindsight.bounds import best_bound
+from kvopt.hindsight.bounds.combinatorial import (
     core_bound,
-    core_clique_rows,
-    disjoint_cores,
     headroom_bound,
-    headroom_cuts,
-    lagrangian_bound,
-    lp_bound,
-    reduced_cost_fixing,
     sum_of_outputs_bound,
     volume_bound,
 )
+from kvopt.hindsight.bounds.cuts import (
+    column_conflicts,
+    conflict_clique_cuts,
+    core_clique_rows,
+    headroom_cuts,
+)
+from kvopt.hindsight.bounds.lp_certificate import (
+    LpCertificate,
+    certified_dual_bound,
+    lagrangian_bound,
+    reduced_cost_fixing,
+)
+from kvopt.hindsight.bounds.priced_lp import lp_bound
+from kvopt.hindsight.cores import disjoint_cores
 from kvopt.hindsight.exact.bruteforce import brute_force_optimum
 from kvopt.hindsight.incumbents import list_schedule
 from kvopt.hindsight.milp.decode import encode
@@ -135,17 +139,17 @@ def test_lagrangian_bound_keeps_each_request_on_one_start():
 def test_purged_cut_rows_leave_the_lp_and_the_bound_valid(monkeypatch):
     """With every slack cut row dropped after one solve, the LP still returns a bound at most
     the optimum, and cut rows do leave it (the n = 10 benchmark instance, optimum 320)."""
-    from kvopt.hindsight import bounds
+    from kvopt.hindsight.bounds import priced_lp
 
     dropped = []
-    purge = bounds._PricedLp.purge
+    purge = priced_lp._PricedLp.purge
 
     def counting(self, min_rounds):
         dropped.append(purge(self, min_rounds))
         return dropped[-1]
 
-    monkeypatch.setattr(bounds, "CUT_PURGE_SOLVES", 1)
-    monkeypatch.setattr(bounds._PricedLp, "purge", counting)
+    monkeypatch.setattr(priced_lp, "CUT_PURGE_SOLVES", 1)
+    monkeypatch.setattr(priced_lp._PricedLp, "purge", counting)
     inst = synthetic_set("zero", 20260111, 1, num_requests=10)[0]
     value = lp_bound(inst, upper_bound=330, cut_rounds=30).value
     assert sum(dropped) > 0
@@ -155,7 +159,7 @@ def test_purged_cut_rows_leave_the_lp_and_the_bound_valid(monkeypatch):
 def test_most_effective_rows_rank_violation_over_norm():
     """Efficacy is violation over the row's norm: a long row violated by more can rank below a
     short one violated by less; the kept indices come back in order, all of them when few."""
-    from kvopt.hindsight.bounds import _most_effective
+    from kvopt.hindsight.bounds.priced_lp import _most_effective
 
     x = np.array([1.0, 1.0, 1.0, 1.0, 0.5])
     rows = [(np.array([0, 1, 2, 3]), np.ones(4), 2.0),   # violation 2, norm 2: efficacy 1
@@ -171,19 +175,19 @@ def test_one_cut_row_a_round_still_converges_to_a_valid_bound(monkeypatch):
     """With one separated row joining per round, the rows left out are separated again: the LP
     keeps rising over the plain LP, and stays at most the optimum (the n = 10 benchmark
     instance, optimum 320)."""
-    from kvopt.hindsight import bounds
+    from kvopt.hindsight.bounds import priced_lp
 
     inst = synthetic_set("zero", 20260111, 1, num_requests=10)[0]
     plain = lp_bound(inst, upper_bound=330, cut_rounds=0).value
     added = []
-    add_rows = bounds._PricedLp.add_rows
+    add_rows = priced_lp._PricedLp.add_rows
 
     def counting(self, rows):
         added.append(len(rows))
         add_rows(self, rows)
 
-    monkeypatch.setattr(bounds, "CUT_MAX_ROWS", 1)
-    monkeypatch.setattr(bounds._PricedLp, "add_rows", counting)
+    monkeypatch.setattr(priced_lp, "CUT_MAX_ROWS", 1)
+    monkeypatch.setattr(priced_lp._PricedLp, "add_rows", counting)
     value = lp_bound(inst, upper_bound=330, cut_rounds=30).value
     assert max(added) == 1 and len(added) > 10
     assert plain < value <= 320
@@ -192,16 +196,16 @@ def test_one_cut_row_a_round_still_converges_to_a_valid_bound(monkeypatch):
 def test_lp_bound_stops_when_asked(monkeypatch):
     """``stop`` is asked after each LP solve: returning True ends the run after the first
     solve, whose (valid) certificate is returned."""
-    from kvopt.hindsight import bounds
+    from kvopt.hindsight.bounds import priced_lp
 
     solves = []
-    solve = bounds._PricedLp.solve
+    solve = priced_lp._PricedLp.solve
 
     def counting(self, time_left_s):
         solves.append(1)
         return solve(self, time_left_s)
 
-    monkeypatch.setattr(bounds._PricedLp, "solve", counting)
+    monkeypatch.setattr(priced_lp._PricedLp, "solve", counting)
     inst = synthetic_set("zero", 20260111, 1, num_requests=10)[0]
     asked = []
     stopped = lp_bound(inst, upper_bound=330, cut_rounds=30,
@@ -384,7 +388,7 @@ def test_lp_point_is_the_lp_solution(rows, memory):
 def _better_schedules(inst, upper, seed):
     """Start rounds of schedules cheaper than ``upper`` (the brute-force optimum and random list
     schedules), identical requests in position order as the program's rows ask."""
-    from kvopt.hindsight.milp.formulation import identical_groups
+    from kvopt.hindsight.windows import identical_groups
 
     opt, starts = brute_force_optimum(inst)
     found = [np.asarray(starts)] if opt < upper else []
@@ -430,8 +434,8 @@ def _row_activity(model, x):
 def test_reduced_cost_fixing_fixes_most_columns_and_keeps_the_optimum(mip_backend):
     """On a 10-request paper instance (optimum 154, MC-SF 165), the LP's multipliers fix
     most columns, and the restricted program proves the same optimum on every backend."""
+    from kvopt.hindsight.incumbents import warm_start_schedule
     from kvopt.hindsight.milp.backends import get_backend
-    from kvopt.hindsight.solve import warm_start_schedule
 
     inst = synthetic_set("zero", 20260111, 4, num_requests=10)[3]
     schedule = warm_start_schedule(inst)
@@ -453,7 +457,7 @@ def test_reduced_cost_fixing_fixes_most_columns_and_keeps_the_optimum(mip_backen
 def test_lifting_checks_only_columns_near_the_first_member(seed, arrivals, n, size):
     """Lifting a clique over the columns that share a round with its first member's run (or
     belong to its request) gives the same clique as lifting over every column of the model."""
-    from kvopt.hindsight.bounds import _lift_clique
+    from kvopt.hindsight.bounds.cuts import _lift_clique
 
     inst = synthetic_set(arrivals, seed, 1, num_requests=n)[0]
     model = build(inst)
@@ -504,8 +508,8 @@ def test_probing_certificate_holds_for_any_multipliers(rows, memory, seed):
     """The Lagrangian certificate probing uses, at random multipliers of either sign and over
     random allowed columns that contain a schedule: the schedule costs at least the bound
     the certificate gives each of its columns (the lemma behind every fixing)."""
-    from kvopt.hindsight.bounds import _lagrangian_parts
-    from kvopt.hindsight.milp.formulation import identical_groups
+    from kvopt.hindsight.bounds.lp_certificate import lagrangian_parts
+    from kvopt.hindsight.windows import identical_groups
 
     inst = _instance(rows, memory)
     schedule, _ = list_schedule(inst, np.random.default_rng(seed).permutation(inst.num_requests))
@@ -517,7 +521,7 @@ def test_probing_certificate_holds_for_any_multipliers(rows, memory, seed):
     point = encode(model, starts)
     rng = np.random.default_rng(seed)
     allowed = (rng.random(model.num_cols) < 0.5) | (point > 0.5)
-    value, excess = _lagrangian_parts(model, rng.normal(0, 2, size=model.num_rows), allowed)
+    value, excess = lagrangian_parts(model, rng.normal(0, 2, size=model.num_rows), allowed)
     cost = model.cost @ point + model.offset
     assert (value + excess[point > 0.5] <= cost + 1e-6).all()
 

@@ -60,7 +60,7 @@ def test_a_stop_event_ends_the_search():
     import numpy as np
 
     from kvopt.generate import synthetic_set
-    from kvopt.hindsight.solve import warm_start_schedule
+    from kvopt.hindsight.incumbents import warm_start_schedule
 
     inst = synthetic_set("zero", 20260113, 4, num_requests=12)[3]
     hint = warm_start_schedule(inst)
@@ -77,7 +77,7 @@ def test_cpsat_runs_beside_the_lp_and_stops_once_the_lp_proves(monkeypatch):
     runs), and sets the solver's stop event once the LP bound reaches the incumbent. Here
     the solver waits for that event and the LP bound is faked to the incumbent's cost."""
     from kvopt.hindsight import solve as solve_module
-    from kvopt.hindsight.bounds import Bound
+    from kvopt.hindsight.bounds.combinatorial import Bound
     from kvopt.hindsight.exact.search import ExactResult
     from kvopt.hindsight.milp.backends import CpSatBackend
 

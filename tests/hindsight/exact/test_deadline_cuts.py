@@ -13,7 +13,8 @@ from test_kth import ROWS, every_schedule
 pytest.importorskip("ortools")
 
 from kvopt.generate import synthetic
-from kvopt.hindsight.bounds import DeadlineCuts, lp_bound
+from kvopt.hindsight.bounds.deadline import DeadlineCuts
+from kvopt.hindsight.bounds.priced_lp import lp_bound
 from kvopt.hindsight.exact.bruteforce import brute_force_optimum
 from kvopt.hindsight.exact.cpsat import most_meeting_deadlines
 from kvopt.hindsight.milp.decode import encode

@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 pytest.importorskip("ortools")
 
 from kvopt.generate import synthetic
-from kvopt.hindsight.bounds import (
-    best_bound,
+from kvopt.hindsight.bounds import best_bound
+from kvopt.hindsight.bounds.deadline import (
     completion_cap_rows,
     kth_completion_bound,
     kth_completion_bounds,
-    lp_bound,
 )
+from kvopt.hindsight.bounds.priced_lp import lp_bound
 from kvopt.hindsight.exact.bruteforce import brute_force_optimum
 from kvopt.hindsight.exact.cpsat import kth_completion_lower_bound
 from kvopt.hindsight.milp.decode import encode

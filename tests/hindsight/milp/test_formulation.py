@@ -9,10 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kvopt.hindsight.exact.bruteforce import brute_force_optimum
-from kvopt.hindsight.incumbents import SERIAL_MOVES
+from kvopt.hindsight.incumbents import SERIAL_MOVES, warm_start_schedule
 from kvopt.hindsight.milp.decode import decode, encode
-from kvopt.hindsight.milp.formulation import build, start_windows
-from kvopt.hindsight.solve import solve, warm_start_schedule
+from kvopt.hindsight.milp.formulation import build
+from kvopt.hindsight.solve import solve
+from kvopt.hindsight.windows import start_windows
 from kvopt.policies import POLICIES
 from kvopt.result import SolveStatus
 from kvopt.sim.engine import simulate

@@ -9,7 +9,9 @@ from conftest import make_instance
 from typer.testing import CliRunner
 
 from kvopt.cli import app
-from kvopt.hindsight.bounds import best_bound, lp_bound, volume_bound
+from kvopt.hindsight.bounds import best_bound
+from kvopt.hindsight.bounds.combinatorial import volume_bound
+from kvopt.hindsight.bounds.priced_lp import lp_bound
 from kvopt.hindsight.milp import formulation
 from kvopt.hindsight.milp.formulation import ModelTooLargeError, build, count_nonzeros
 from kvopt.hindsight.solve import solve

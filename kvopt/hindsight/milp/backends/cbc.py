@@ -18,8 +18,7 @@ import time
 import numpy as np
 import pulp
 
-from kvopt.hindsight.milp.backends import RawSolve
-from kvopt.hindsight.milp.model import MilpModel
+from kvopt.hindsight.milp.model import MilpModel, RawSolve
 
 __all__ = ["CbcBackend", "to_pulp"]
 

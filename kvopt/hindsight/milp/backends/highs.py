@@ -5,8 +5,7 @@ from __future__ import annotations
 import highspy
 import numpy as np
 
-from kvopt.hindsight.milp.backends import RawSolve
-from kvopt.hindsight.milp.model import MilpModel
+from kvopt.hindsight.milp.model import MilpModel, RawSolve
 
 __all__ = ["HEURISTICS_MAX_FREE_COLUMNS", "PRESOLVE_MAX_NONZEROS", "HighsBackend", "to_highs"]
 
