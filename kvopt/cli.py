@@ -449,7 +449,8 @@ def profiles(
 @app.command()
 def bound(
     instance: Annotated[Path, typer.Argument(help="Instance JSON file.")],
-    time_limit: Annotated[float | None, typer.Option(min=0.0, help="Seconds for the LP.")] = None,
+    time_limit: Annotated[float | None, typer.Option(
+        min=0.0, help="Seconds for each LP (--deadline-cuts runs two).")] = None,
     lp: Annotated[bool | None, typer.Option(
         help="Also solve the LP relaxation (default: only up to 2,000 requests).")] = None,
     moves: Annotated[int, typer.Option(

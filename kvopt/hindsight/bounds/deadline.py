@@ -107,7 +107,7 @@ DEADLINE_MAX_CHECKS = 200
 DEADLINE_TRIGGER = 5
 
 
-#: cut rounds of :func:`best_bound`'s LP with deadline cuts
+#: cut rounds of :func:`kvopt.hindsight.bounds.best_bound`'s LP with deadline cuts
 DEADLINE_CUT_ROUNDS = 100
 
 

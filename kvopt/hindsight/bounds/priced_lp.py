@@ -246,6 +246,94 @@ class _PricedLp:
         return value, entering
 
 
+class _CutRounds:
+    """The solves and separation rounds of :func:`lp_bound` on one :class:`_PricedLp`: every
+    solve's certificate is kept if it is the best so far, and each round adds the violated cut
+    rows of the families asked for."""
+
+    def __init__(self, instance: Instance, model: MilpModel, relax: _PricedLp, *,
+                 with_cuts: bool, core_cliques: bool, conflict_cliques: bool,
+                 deadlines: DeadlineCuts | None, until: float | None,
+                 stop: Callable[[], bool] | None) -> None:
+        self.instance, self.model, self.relax = instance, model, relax
+        # core cliques are many dense rows: only the violated ones join the LP, as cuts
+        self.cliques = core_clique_rows(instance, model) if core_cliques and with_cuts else []
+        self.clique_flat = flatten_rows(self.cliques)
+        self.index = cut_index(instance, model) if with_cuts else None
+        self.conflict_cliques = conflict_cliques
+        self.deadlines = deadlines
+        self.until = until
+        self.stop = stop
+        self.used = {"completion caps": 0, "core cliques": 0, "conflict cliques": 0,
+                     "headroom cuts": 0, "deadline cuts": 0}
+        self.best: float | None = None
+        self.certificate: LpCertificate | None = None
+
+    def solve(self) -> bool:
+        """Price columns in until none has a negative reduced cost (``x`` is then the LP
+        optimum of the whole model with these rows; every solve's certificate counts either
+        way). ``False`` when out of time, without a dual vector, or stopped."""
+        while True:
+            solved = self.relax.solve(None if self.until is None
+                                      else self.until - time.perf_counter())
+            if solved is None:
+                return False
+            value, entering = solved
+            if self.best is None or value > self.best:
+                self.best = value
+                self.certificate = LpCertificate(list(self.relax.rows), self.relax.dual)
+            if self.stop is not None and self.stop():
+                return False
+            if len(entering) == 0:
+                return True
+            self.relax.add_columns(entering)
+
+    def add(self, name: str, rows: list[Row]) -> bool:
+        """Rows of family ``name`` join the LP, which is solved again; as :meth:`solve`."""
+        if not rows:
+            return True
+        self.used[name] += len(rows)
+        self.relax.add_rows(rows)
+        return self.solve()
+
+    def rounds(self, count: int, *, with_deadlines: bool) -> bool:
+        """Up to ``count`` rounds of separation and re-solve, fewer once no cut is violated;
+        ``False`` as :meth:`solve`."""
+        for _ in range(count):
+            x = self.relax.x
+            violated = ([self.cliques[r] for r in np.flatnonzero(
+                row_values(self.clique_flat, x, len(self.cliques)) > 1 + 1e-6)]
+                if self.cliques else [])
+            conflicts = (conflict_clique_cuts(self.instance, self.model, x)
+                         if self.conflict_cliques else [])
+            cuts = headroom_cuts(self.instance, self.model, x, index=self.index)
+            late = []
+            if (with_deadlines and self.deadlines is not None
+                    and len(violated) + len(conflicts) + len(cuts) < DEADLINE_TRIGGER):
+                late = self.deadlines.cuts(x, until=self.until)   # each costs CP-SAT: all join
+            if not violated and not conflicts and not cuts and not late:
+                return True
+            # the most effective rows join; the others are separated again while still violated
+            family = np.repeat(np.arange(3), [len(violated), len(conflicts), len(cuts)])
+            separated = violated + conflicts + cuts
+            keep = _most_effective(separated, x, CUT_MAX_ROWS)
+            for name, count_ in zip(("core cliques", "conflict cliques", "headroom cuts"),
+                                    np.bincount(family[keep], minlength=3).tolist(), strict=True):
+                self.used[name] += count_
+            self.used["deadline cuts"] += len(late)
+            if CUT_PURGE_SOLVES:
+                self.relax.purge(CUT_PURGE_SOLVES)
+            self.relax.add_rows([separated[r] for r in keep.tolist()] + late)
+            if not self.solve():
+                return False
+        return True
+
+    def source(self) -> str:
+        """``LP relaxation + <the families that joined> (dual-certified)``."""
+        extras = [name for name, count in self.used.items() if count]
+        return " + ".join(["LP relaxation", *extras]) + " (dual-certified)"
+
+
 def lp_bound(instance: Instance, model: MilpModel | None = None, *,
              upper_bound: float | None = None, time_limit_s: float | None = None,
              cut_rounds: int = HEADROOM_CUT_ROUNDS,
@@ -253,98 +341,68 @@ def lp_bound(instance: Instance, model: MilpModel | None = None, *,
              conflict_cliques: bool = True, pricing: bool = True, with_point: bool = False,
              deadline_cuts: bool = False, witnesses: list[np.ndarray] | None = None,
              stop: Callable[[], bool] | None = None):
-    r"""The LP relaxation of the hindsight integer program, strengthened by headroom cuts and
+    r"""The LP relaxation of the hindsight integer program, strengthened by cut rows and
     certified by weak duality.
 
     Valid: every schedule is a 0/1 point of the integer program (whose start windows keep every
-    optimal schedule, see :func:`kvopt.hindsight.milp.formulation.start_windows`) and satisfies every
-    cut of :func:`headroom_cuts`, so the LP minimum with any set of those cuts is at most the
-    optimum; :func:`certified_dual_bound` is at most that LP minimum; and the objective is
-    integral, so the bound rounds up (after a guard of ``1e-6`` for floating-point sums). The
-    cuts are separated for up to ``cut_rounds`` rounds (measured: 5-7% above the plain LP at the
-    paper's sizes, in 0.3-10 s); every round's certificate counts, the largest is returned.
-    With ``core_cliques`` the LP also gets the rows of :func:`core_clique_rows`, and with
-    ``kth`` (lower bounds on the sorted completion rounds, :func:`kth_completion_bounds`) the
-    completion caps of :func:`completion_cap_rows`, and with ``conflict_cliques`` the violated
-    cliques of :func:`conflict_clique_cuts`; all hold in every schedule too. Of the rows
-    separated in a round, the :data:`CUT_MAX_ROWS` most effective join (:func:`_most_effective`;
-    any subset of valid rows keeps the bound valid, and a row left out is separated again
-    while violated). With ``pricing``
-    the LP starts from a subset of the columns and grows by pricing (:class:`_PricedLp`); every
-    certificate is taken on the whole model, so the subset never makes a bound invalid.
-    With ``deadline_cuts`` (needs OR-Tools) the violated rows of :class:`DeadlineCuts` join
-    too, in rounds where fewer than :data:`DEADLINE_TRIGGER` other cuts are violated (measured
-    at n = 50: separating them as soon as the bound stalls, before the other cuts are done,
-    leaves it lower after 550 s); ``witnesses`` are known schedules' completion
-    rounds, which spare CP-SAT checks. ``stop`` is asked after every LP solve; ``True`` ends
-    the separation there (as a time limit does).
-    Returns ``None`` if the LP solver gives no dual vector in the time limit, or if the model
-    is too large to build (:data:`kvopt.hindsight.milp.formulation.MAX_NONZEROS`). With ``with_point``
-    returns ``(bound, x)``, ``x`` the last LP solution over all the model's columns (``None``
-    in place of the bound as above).
-    """
+    optimal schedule, see :func:`kvopt.hindsight.windows.start_windows`) and satisfies every cut
+    row below, so the LP minimum with any set of them is at most the optimum;
+    :func:`~kvopt.hindsight.bounds.lp_certificate.certified_dual_bound` (here its Lagrangian
+    form) is at most that LP minimum; and the objective is integral, so the bound rounds up
+    (after a guard of ``1e-6`` for floating-point sums). Every solve's certificate counts: the
+    largest is returned.
 
+    The cut rows join in two stages:
+
+    1. up to ``cut_rounds`` rounds (fewer once none is violated) of headroom cuts
+       (:func:`~kvopt.hindsight.bounds.cuts.headroom_cuts`; measured: 5-7% above the plain LP
+       at the paper's sizes, in 0.3-10 s), with ``core_cliques`` the violated rows of
+       :func:`~kvopt.hindsight.bounds.cuts.core_clique_rows`, with ``conflict_cliques`` the
+       violated cliques of :func:`~kvopt.hindsight.bounds.cuts.conflict_clique_cuts`; of the
+       rows separated in a round, the :data:`CUT_MAX_ROWS` most effective join
+       (:func:`_most_effective`; any subset of valid rows keeps the bound valid, and a row left
+       out is separated again while violated). With ``deadline_cuts`` (needs OR-Tools) the
+       violated rows of :class:`~kvopt.hindsight.bounds.deadline.DeadlineCuts` join too, in
+       rounds where fewer than :data:`~kvopt.hindsight.bounds.deadline.DEADLINE_TRIGGER`
+       other cuts are violated (measured at n = 50: separating them as soon as the bound
+       stalls, before the other cuts are done, leaves it lower after 550 s); ``witnesses`` are
+       known schedules' completion rounds, which spare CP-SAT checks;
+    2. with ``kth`` (lower bounds on the sorted completion rounds,
+       :func:`~kvopt.hindsight.bounds.deadline.kth_completion_bounds`), the completion caps of
+       :func:`~kvopt.hindsight.bounds.deadline.completion_cap_rows`, then up to ``cut_rounds``
+       more rounds as in the first stage.
+
+    The second stage continues the LP of the first, which is the LP without ``kth``: the caps
+    only add solves, so (without a time limit) they never lower the bound. Joining from the
+    first solve instead, they sent the separation another way, often lower (the LP of 43 of
+    174 instances at n = 8-12, by 1-9).
+
+    With ``pricing`` the LP starts from a subset of the columns and grows by pricing
+    (:class:`_PricedLp`); every certificate is taken on the whole model, so the subset never
+    makes a bound invalid. ``stop`` is asked after every LP solve; ``True`` ends the run there
+    (as a time limit does). Returns ``None`` if the LP solver gives no dual vector in the time
+    limit, or if the model is too large to build
+    (:data:`kvopt.hindsight.milp.formulation.MAX_NONZEROS`). With ``with_point`` returns
+    ``(bound, x)``, ``x`` the last LP solution over all the model's columns (``None`` in place
+    of the bound as above).
+    """
     t0 = time.perf_counter()
-    deadline = None if time_limit_s is None else t0 + time_limit_s
     if model is None:
         try:
             model = build(instance, upper_bound=upper_bound)
         except ModelTooLargeError:
             return (None, None) if with_point else None
     relax = _PricedLp(model, _initial_columns(instance, model) if pricing else None)
-    relax.add_rows(completion_cap_rows(instance, model, kth) if kth is not None else [])
-    caps = list(relax.rows)
-    # core cliques are many dense rows: only the violated ones join the LP, as cuts
-    cliques = core_clique_rows(instance, model) if core_cliques and cut_rounds > 0 else []
-    clique_flat = flatten_rows(cliques)
-    used = {"core cliques": 0, "conflict cliques": 0, "headroom cuts": 0, "deadline cuts": 0}
     deadlines = DeadlineCuts(instance, model, witnesses) if deadline_cuts and cut_rounds else None
-    best: float | None = None
-    certificate: LpCertificate | None = None
-    index = cut_index(instance, model) if cut_rounds > 0 else None
-    for round_ in range(cut_rounds + 1):
-        # price columns in until none has a negative reduced cost: x is then the LP optimum
-        # of the whole model with these rows (every solve's certificate counts either way)
-        while True:
-            solved = relax.solve(None if deadline is None else deadline - time.perf_counter())
-            if solved is None:
-                break
-            value, entering = solved
-            if best is None or value > best:
-                best, certificate = value, LpCertificate(list(relax.rows), relax.dual)
-            if stop is not None and stop():
-                solved = None
-                break
-            if len(entering) == 0:
-                break
-            relax.add_columns(entering)
-        if solved is None or round_ == cut_rounds:
-            break
-        x = relax.x
-        violated = ([cliques[r] for r in np.flatnonzero(
-            row_values(clique_flat, x, len(cliques)) > 1 + 1e-6)] if cliques else [])
-        conflicts = conflict_clique_cuts(instance, model, x) if conflict_cliques else []
-        cuts = headroom_cuts(instance, model, x, index=index)
-        late = []
-        if deadlines is not None and len(violated) + len(conflicts) + len(cuts) < DEADLINE_TRIGGER:
-            late = deadlines.cuts(x, until=deadline)   # each one costs CP-SAT: all join
-        if not violated and not conflicts and not cuts and not late:
-            break
-        # the most effective rows join; the others are separated again while still violated
-        family = np.repeat(np.arange(3), [len(violated), len(conflicts), len(cuts)])
-        separated = violated + conflicts + cuts
-        keep = _most_effective(separated, x, CUT_MAX_ROWS)
-        for name, count in zip(("core cliques", "conflict cliques", "headroom cuts"),
-                               np.bincount(family[keep], minlength=3).tolist(), strict=False):
-            used[name] += count
-        used["deadline cuts"] += len(late)
-        if CUT_PURGE_SOLVES:
-            relax.purge(CUT_PURGE_SOLVES)
-        relax.add_rows([separated[r] for r in keep.tolist()] + late)
-    if best is None:
+    run = _CutRounds(instance, model, relax, with_cuts=cut_rounds > 0, core_cliques=core_cliques,
+                     conflict_cliques=conflict_cliques, deadlines=deadlines,
+                     until=None if time_limit_s is None else t0 + time_limit_s, stop=stop)
+    alive = run.solve() and run.rounds(cut_rounds, with_deadlines=deadlines is not None)
+    if alive and kth is not None and run.add("completion caps",
+                                             completion_cap_rows(instance, model, kth)):
+        run.rounds(cut_rounds, with_deadlines=deadlines is not None)
+    if run.best is None:
         return (None, relax.x) if with_point else None
-    extras = ((["completion caps"] if caps else [])
-              + [name for name, count in used.items() if count])
-    source = " + ".join(["LP relaxation", *extras]) + " (dual-certified)"
-    bound = Bound(math.ceil(best - 1e-6), source, time.perf_counter() - t0, certificate)
+    bound = Bound(math.ceil(run.best - 1e-6), run.source(), time.perf_counter() - t0,
+                  run.certificate)
     return (bound, relax.x) if with_point else bound
