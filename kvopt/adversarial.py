@@ -180,9 +180,9 @@ def ratio_vs_n(
     time_limit_s
         Per-instance solver limit.
     """
+    from kvopt.hindsight.solve import solve
     from kvopt.policies.mcsf import McSf
     from kvopt.sim.engine import simulate
-    from kvopt.solve import solve
 
     policy_factory = McSf if policy_factory is None else policy_factory
     points = []

@@ -3,7 +3,7 @@ bound audited against an independent reference, on many more seeded instances th
 tests draw.
 
 * ``tiny``: random instances of 2-7 requests (M = 5-14, half of them with arrivals in rounds
-  0-5), the reference is :func:`kvopt.bruteforce.brute_force_optimum`.
+  0-5), the reference is :func:`kvopt.hindsight.exact.bruteforce.brute_force_optimum`.
 * ``paper``: the paper's generator at n = 8 and 9, both arrival models; the reference is
   CP-SAT's proven optimum (an instance it leaves open within 60 s is skipped and counted).
 
@@ -26,11 +26,12 @@ from collections import Counter
 
 import numpy as np
 
-from kvopt.bounds import best_bound, lp_bound
-from kvopt.bruteforce import brute_force_optimum
 from kvopt.generate import synthetic_set
+from kvopt.hindsight.bounds import best_bound
+from kvopt.hindsight.bounds.priced_lp import lp_bound
+from kvopt.hindsight.exact.bruteforce import brute_force_optimum
+from kvopt.hindsight.solve import solve
 from kvopt.instance import Instance
-from kvopt.solve import solve
 
 
 def tiny_instances(count: int, seed: int):

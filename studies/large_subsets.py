@@ -27,11 +27,12 @@ import time
 
 import numpy as np
 
-from kvopt.bounds import cpsat_available, lp_bound
 from kvopt.generate import synthetic_set
-from kvopt.heuristics import serial_search
+from kvopt.hindsight.bounds.priced_lp import lp_bound
+from kvopt.hindsight.exact.cpsat import cpsat_available
+from kvopt.hindsight.incumbents import serial_search
+from kvopt.hindsight.milp.formulation import build
 from kvopt.instance import Instance
-from kvopt.milp.formulation import build
 
 SEED = 20260101  # benchmarks/ip_paper.py's instance seed
 
@@ -45,7 +46,7 @@ def _optimum(instance: Instance, starts: np.ndarray, cost: int,
              seconds: float) -> tuple[int, bool]:
     """CP-SAT's proven optimum (``True``) or proven bound (``False``), from the schedule
     ``starts`` of total latency ``cost``."""
-    from kvopt.exact.cpsat import cpsat_solve
+    from kvopt.hindsight.exact.cpsat import cpsat_solve
 
     found = cpsat_solve(instance, incumbent=starts.tolist(), upper_bound=cost,
                         time_limit_s=seconds, threads=2)

@@ -1,6 +1,6 @@
 """Study (not a benchmark, not a test): is the certified LP's point inside the small hulls?
 
-Runs the certified LP (:func:`kvopt.bounds.lp_bound`, every cut family, ``--cut-rounds``
+Runs the certified LP (:func:`kvopt.hindsight.bounds.priced_lp.lp_bound`, every cut family, ``--cut-rounds``
 rounds) on paper-style instances of ``benchmarks/ip_paper.py`` (same seeds) and checks whether
 its final point ``x`` lies in three convex hulls that every schedule's 0/1 point lies in:
 
@@ -31,11 +31,11 @@ import time
 import highspy
 import numpy as np
 
-from kvopt.bounds import lp_bound
 from kvopt.generate import synthetic_set
-from kvopt.heuristics import local_search
+from kvopt.hindsight.bounds.priced_lp import lp_bound
+from kvopt.hindsight.incumbents import local_search
+from kvopt.hindsight.milp.formulation import build
 from kvopt.instance import Instance
-from kvopt.milp.formulation import build
 
 SEED = 20260101  # benchmarks/ip_paper.py's instance seed
 TOL = 1e-7

@@ -523,9 +523,9 @@ def test_bound_with_deadline_cuts(tmp_path):
     ["ratio", DEMO, "--deadline-seconds", "1"],
 ])
 def test_cpsat_options_without_ortools_are_one_line(monkeypatch, command):
-    import kvopt.bounds
+    import kvopt.hindsight.exact.cpsat
 
-    monkeypatch.setattr(kvopt.bounds, "cpsat_available", lambda: False)
+    monkeypatch.setattr(kvopt.hindsight.exact.cpsat, "cpsat_available", lambda: False)
     result = runner.invoke(app, command)
     assert result.exit_code == 2
     option = command[2]

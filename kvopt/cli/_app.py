@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from kvopt.exceptions import KvoptError
-from kvopt.milp.backends import BACKENDS
+from kvopt.hindsight.milp.backends import BACKENDS
 from kvopt.policies import POLICIES
 
 app = typer.Typer(
@@ -130,11 +130,9 @@ def _needs_cpsat(inst, option: str, used: bool) -> None:
     given): one line if not."""
     if not used:
         return
-    from kvopt.bounds import cpsat_available
+    from kvopt.hindsight.exact import cpsat
 
-    if not cpsat_available():
+    if not cpsat.cpsat_available():
         raise KvoptError(f"{option} needs OR-Tools: pip install 'kvopt[cpsat]'")
     if inst is not None:
-        from kvopt.exact.cpsat import check_size
-
-        check_size(inst)
+        cpsat.check_size(inst)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -24,8 +22,7 @@ from kvopt.cli._app import (
     _print_json,
     app,
 )
-from kvopt.exceptions import KvoptError
-from kvopt.heuristics import SERIAL_MOVES
+from kvopt.hindsight.incumbents import SERIAL_MOVES
 
 
 # ------------------------------------------------------------------------------------- solve
@@ -34,7 +31,8 @@ def solve(
     instance: Annotated[Path, typer.Argument(help="Instance JSON file.")],
     backend: Annotated[BackendName, typer.Option(help="Solver backend.")] = "highs",  # type: ignore[assignment]
     time_limit: Annotated[float | None, typer.Option(
-        "--time-limit", min=0.0, help="Wall-clock seconds (default: none, prove optimality).")] = None,
+        "--time-limit", min=0.0,
+        help="Wall-clock seconds (default: none, prove optimality).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     local_search: Annotated[int, typer.Option(
         min=0, help="Local-search moves improving MC-SF's schedule before the solve.")] = 0,
@@ -46,8 +44,8 @@ def solve(
     deadline_seconds: Annotated[float | None, typer.Option(min=0.0, help=DEADLINE_HELP)] = None,
 ) -> None:
     """Solve the hindsight integer program: status, objective (total latency), bound, starts."""
+    from kvopt.hindsight.solve import solve as solve_instance
     from kvopt.read import read_instance
-    from kvopt.solve import solve as solve_instance
 
     with _errors():
         inst = read_instance(instance)
@@ -55,7 +53,8 @@ def solve(
         _needs_cpsat(inst, "--deadline-seconds", deadline_seconds is not None)
         result = solve_instance(inst, str(getattr(backend, "value", backend)),
                                 time_limit_s=time_limit, local_search_evaluations=local_search,
-                                serial_moves=serial_moves, threads=threads, kth_time_limit_s=kth_seconds,
+                                serial_moves=serial_moves, threads=threads,
+                                kth_time_limit_s=kth_seconds,
                                 deadline_time_limit_s=deadline_seconds)
     data = {"instance": inst.name, **result.to_dict()}
     if as_json:
@@ -75,30 +74,6 @@ def solve(
 
 
 # ------------------------------------------------------------------------------------ export
-def export_model(instance_path: Path, fmt: str, out: Path) -> None:
-    """Build the integer program exactly as :func:`kvopt.solve.solve` does and write it."""
-    from kvopt.atomic import atomic_target
-    from kvopt.milp.backends.highs import to_highs
-    from kvopt.milp.formulation import build
-    from kvopt.read import read_instance
-    from kvopt.solve import warm_start_schedule
-    from kvopt.verify import verify
-
-    inst = read_instance(instance_path)
-    upper = verify(inst, warm_start_schedule(inst)).total_latency if inst.num_requests else None
-    model = build(inst, upper_bound=upper)
-    highs = to_highs(model)
-    for j, name in enumerate(model.col_names()):  # named columns x_<request>_<start round>
-        highs.passColName(j, name)
-    for r, name in enumerate(model.row_names):
-        highs.passRowName(r, name)
-    with atomic_target(out, suffix=f".{fmt}") as tmp:
-        with contextlib.redirect_stdout(sys.stderr):
-            status = highs.writeModel(str(tmp))
-        if str(status).rsplit(".", 1)[-1] != "kOk":
-            raise KvoptError(f"{out}: HiGHS could not write the model ({status})")
-
-
 @app.command()
 def export(
     instance: Annotated[Path, typer.Argument(help="Instance JSON file.")],
@@ -106,16 +81,20 @@ def export(
     out: Annotated[Path, typer.Option(help="Model file to write.")],
 ) -> None:
     """Write the hindsight integer program (as solve builds it) for other solvers."""
+    from kvopt.hindsight.milp.export import export_model
+    from kvopt.read import read_instance
+
     with _errors():
         _check_target(out)
-        export_model(instance, fmt.value, out)
+        export_model(read_instance(instance), out, fmt.value)
     typer.echo(f"wrote {out}")
 
 
 @app.command()
 def bound(
     instance: Annotated[Path, typer.Argument(help="Instance JSON file.")],
-    time_limit: Annotated[float | None, typer.Option(min=0.0, help="Seconds for the LP.")] = None,
+    time_limit: Annotated[float | None, typer.Option(
+        min=0.0, help="Seconds for each LP (--deadline-cuts runs two).")] = None,
     lp: Annotated[bool | None, typer.Option(
         help="Also solve the LP relaxation (default: only up to 2,000 requests).")] = None,
     moves: Annotated[int, typer.Option(
@@ -133,10 +112,9 @@ def bound(
 ) -> None:
     """Print the best certified lower bound on the hindsight optimum and which relaxation gave it,
     MC-SF's total latency, the best priority-list schedule's, and the certified gaps."""
-    from kvopt.bounds import best_bound
-    from kvopt.heuristics import improved_priority_list
+    from kvopt.hindsight.bounds import best_bound
+    from kvopt.hindsight.incumbents import improved_priority_list, warm_start_schedule
     from kvopt.read import read_instance
-    from kvopt.solve import warm_start_schedule
     from kvopt.verify import verify
 
     with _errors():

@@ -24,7 +24,7 @@ from kvopt.cli._app import (
     app,
 )
 from kvopt.exceptions import KvoptError
-from kvopt.heuristics import SERIAL_MOVES
+from kvopt.hindsight.incumbents import SERIAL_MOVES
 from kvopt.policies import POLICIES
 
 

@@ -41,7 +41,7 @@ import numpy as np
 from kvopt.atomic import write_csv_atomic, write_json_atomic
 from kvopt.exceptions import KvoptError
 from kvopt.experiments.jobs import Job, RecordStore, execute, safe_name
-from kvopt.heuristics import SERIAL_MOVES
+from kvopt.hindsight.incumbents import SERIAL_MOVES
 from kvopt.instance import Instance
 from kvopt.ratio import RatioReport, RatioSummary, aggregate
 from kvopt.read import read_instance
@@ -160,9 +160,9 @@ def evaluate_instance(
         When the solve returns no schedule or a schedule fails verification.
     """
     # Imported here: a dask worker or a fresh process imports only what it needs.
+    from kvopt.hindsight.solve import solve
     from kvopt.policies import POLICIES
     from kvopt.sim.engine import simulate
-    from kvopt.solve import solve
 
     instance = Instance.from_dict(instance_data)
     digest = instance_digest(instance)

@@ -51,7 +51,7 @@ from kvopt.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
 from kvopt.exceptions import KvoptError
 from kvopt.experiments.runner import ExperimentConfig, run
 from kvopt.generate import synthetic_set
-from kvopt.heuristics import SERIAL_MOVES
+from kvopt.hindsight.incumbents import SERIAL_MOVES
 from kvopt.instance import Instance
 from kvopt.ratio import RatioReport, RatioSummary, aggregate, format_interval
 from kvopt.schedule import Schedule
