@@ -1,7 +1,7 @@
 """Fixing by LP probing: columns in no schedule better than the incumbent, found by
 solving the LP relaxation once per column with that column fixed at 1.
 
-:func:`kvopt.hindsight.bounds.reduced_cost_fixing` tests every column against one dual vector, the LP
+:func:`kvopt.hindsight.bounds.lp_certificate.reduced_cost_fixing` tests every column against one dual vector, the LP
 optimum's: a column's reduced cost is only a first-order estimate of what forcing it costs.
 Probing re-solves the LP with the column forced (a few dual simplex iterations from the
 last probe's basis) and certifies the result the same way, by a Lagrangian bound at the probe's
@@ -42,18 +42,18 @@ class ProbeResult:
 
 
 def probe_fixing(model: MilpModel, upper_bound: float, *, keep: np.ndarray | None = None,
-                 time_limit_s: float | None = None, passes: int = 1) -> ProbeResult:
+                 time_limit_s: float | None = None) -> ProbeResult:
     r"""Fix at 0 every column of ``model`` that probing shows to be in no schedule of total
     latency below ``upper_bound`` (the columns ``keep`` marks stay free in the returned model,
     so the incumbent stays feasible).
 
     ``model`` is the integer program of :func:`kvopt.hindsight.milp.formulation.build` (its first rows
     the assignment rows), possibly restricted and with cut rows that hold in every schedule,
-    e.g. the output of :func:`kvopt.hindsight.bounds.reduced_cost_fixing`.
+    e.g. the output of :func:`kvopt.hindsight.bounds.lp_certificate.reduced_cost_fixing`.
 
     Exact: let :math:`S` be the schedules of ``model`` of cost at most :math:`U - 1`. Each
     probe solves the LP relaxation with a column forced to 1 and the columns fixed so far at
-    0, and its dual vector yields the Lagrangian bound of :func:`kvopt.hindsight.bounds.lagrangian_bound`
+    0, and its dual vector yields the Lagrangian bound of :func:`kvopt.hindsight.bounds.lp_certificate.lagrangian_bound`
     over the columns still allowed (valid for any multipliers: HiGHS's accuracy only decides
     how strong it is), which bounds the cost of a schedule using column :math:`(i, k)` by
     :math:`L + \sigma_{i,k}` (the bound plus the column's reduced cost above its request's
@@ -64,11 +64,10 @@ def probe_fixing(model: MilpModel, upper_bound: float, *, keep: np.ndarray | Non
     optimum is the optimum of ``model``. If some request has no column left, :math:`S` is
     empty: no schedule beats :math:`U` (``proven``).
 
-    Up to ``passes`` passes over the columns left, until one fixes nothing. One is the
-    default: on the 20 restricted programs of ``benchmarks/ip_paper.py --sizes 10,12`` a
-    second pass fixes 0-13% more columns and doubles the time (0.28 -> 0.41 s, 3.14 ->
-    5.65 s at n = 10), and proves nothing more. With ``time_limit_s`` probing stops when it
-    runs out (``complete`` false), which leaves a valid, less restricted model.
+    One pass over the columns (a second one, measured on the 20 restricted programs of
+    ``benchmarks/ip_paper.py --sizes 10,12``, fixed 0-13% more columns, doubled the time and
+    proved nothing more). With ``time_limit_s`` probing stops when it runs out (``complete``
+    false), which leaves a valid, less restricted model.
 
     ``bound``: a schedule of :math:`S` uses one column left of each request, and costs at least
     that column's best certified bound, so :math:`\min(U, \max_i \min_k b_{i,k})` bounds the
@@ -108,27 +107,23 @@ def probe_fixing(model: MilpModel, upper_bound: float, *, keep: np.ndarray | Non
     h.run()
     certify(h.getSolution().row_dual)
     proven = emptied()
-    for _ in range(0 if proven else passes):
-        before = int(allowed.sum())
-        # in column order (by request, then start): each probe starts from the basis of the
-        # last, and neighbours need few iterations (4 ms a probe at n = 10, against 9 ms in
-        # order of reduced cost)
-        for j in np.flatnonzero(allowed).tolist():
-            if not allowed[j]:
-                continue
-            if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
-                complete = False
-                break
-            h.changeColBounds(j, 1.0, 1.0)
-            h.run()
-            probes += 1
-            dual = h.getSolution().row_dual
-            h.changeColBounds(j, 0.0, 1.0)
-            certify(dual)
-            if emptied():
-                proven = True
-                break
-        if proven or not complete or int(allowed.sum()) == before:
+    # in column order (by request, then start): each probe starts from the basis of the last,
+    # and neighbours need few iterations (4 ms a probe at n = 10, against 9 ms in order of
+    # reduced cost)
+    for j in [] if proven else np.flatnonzero(allowed).tolist():
+        if not allowed[j]:
+            continue
+        if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
+            complete = False
+            break
+        h.changeColBounds(j, 1.0, 1.0)
+        h.run()
+        probes += 1
+        dual = h.getSolution().row_dual
+        h.changeColBounds(j, 0.0, 1.0)
+        certify(dual)
+        if emptied():
+            proven = True
             break
     per_request = np.full(n, np.inf)
     np.minimum.at(per_request, model.col_req[allowed], column_bound[allowed])

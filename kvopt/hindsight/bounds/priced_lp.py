@@ -63,7 +63,7 @@ def row_values(flat, x: np.ndarray, num_rows: int) -> np.ndarray:
 PRICING_MAX_COLUMNS = 5_000
 
 
-#: a cut row slack (zero dual) in this many LP solves in a row leaves the LP (0: never).
+#: a cut row slack (zero dual) in this many LP solves in a row leaves the LP.
 #: Measured with 60 s of LP at the paper's sizes (five instances, two at a time): the rows
 #: never purged grow to thousands and each re-solve slows; purging after 1, 3 or 6 solves
 #: gives about the same, 0.1-1.5 points of gap above never (7,914 -> 7,995 at n = 50,
@@ -321,8 +321,7 @@ class _CutRounds:
                                     np.bincount(family[keep], minlength=3).tolist(), strict=True):
                 self.used[name] += count_
             self.used["deadline cuts"] += len(late)
-            if CUT_PURGE_SOLVES:
-                self.relax.purge(CUT_PURGE_SOLVES)
+            self.relax.purge(CUT_PURGE_SOLVES)
             self.relax.add_rows([separated[r] for r in keep.tolist()] + late)
             if not self.solve():
                 return False
