@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test lint bench experiment-synthetic experiment-adversarial experiment-trace experiment-intervals clean
+.PHONY: help install demo test lint bench experiment-synthetic experiment-trace experiment-adversarial experiment-bins experiment-intervals clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)  ## create .venv and install kvopt with its test extras
 
 demo: $(STAMP)  ## solve a shipped instance to optimality and print MC-SF's ratio table
-	$(VENV)/bin/kvopt ratio instances/demo/paper-zero-n10.json --policies mcsf
+	$(VENV)/bin/kvopt ratio kvopt/data/instances/demo/paper-zero-n10.json --policies mcsf
 
 test: $(STAMP)  ## run the whole test suite
 	$(PY) -m pytest
@@ -37,8 +37,13 @@ bench: $(STAMP)  ## benchmarks (not tests): IP at paper sizes, bounds, simulator
 	$(PY) benchmarks/time_model_fit.py
 	$(PY) benchmarks/trace_bound.py --moves 1000 --restarts 2 --stretch
 
+# The experiments store one record per finished run under results/<name>/; rerunning a target
+# resumes where it stopped and reuses every record whose inputs and settings are unchanged.
 experiment-synthetic: $(STAMP)  ## the paper's 200 + 200 synthetic instances vs hindsight (~21 min, 2 cores)
 	$(PY) -m kvopt.experiments.synthetic --out results/synthetic
+
+experiment-trace: $(STAMP)  ## real-trace experiment in seconds (Azure conv, ShareGPT) -> results/trace
+	$(PY) -m kvopt.experiments.trace --out results/trace
 
 experiment-adversarial: $(STAMP)  ## MC-SF's ratio vs n on adversarial arrivals, table and plot
 	$(PY) -m kvopt.experiments.adversarial --out results/adversarial
@@ -46,8 +51,8 @@ experiment-adversarial: $(STAMP)  ## MC-SF's ratio vs n on adversarial arrivals,
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .hypothesis
 
-experiment-trace: $(STAMP)  ## real-trace experiment in seconds (Azure conv, ShareGPT) -> results/trace
-	$(PY) -m kvopt.experiments.trace --out results/trace
+experiment-bins: $(STAMP)  ## Multi-Bin Batching figures B-F1..B-F5 beside the paper (~3 min, 2 cores) -> results/bins
+	$(PY) -m kvopt.bins.experiment --out results/bins
 
 experiment-intervals: $(STAMP)  ## A_max, A_min, H-SF: the alpha sweep on interval predictions (~8 min, 2 cores) -> results/intervals
 	$(PY) -m kvopt.experiments.intervals --out results/intervals

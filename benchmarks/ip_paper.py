@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from kvopt.generate import synthetic_set
-from kvopt.heuristics import SERIAL_MOVES
+from kvopt.hindsight.incumbents import SERIAL_MOVES
+from kvopt.hindsight.solve import solve
 from kvopt.result import SolveStatus
-from kvopt.solve import solve
 from kvopt.verify import verify
 
 SEED = 20260101  # the benchmark's fixed instance seed

@@ -3,7 +3,7 @@
 On the paper-style instances of ``ip_paper.py`` (same seeds), for each arrival model and size,
 prints the best schedule found (the best priority list, then ``--moves`` local-search moves),
 the best bound without and with the k-th completion bounds (CP-SAT, ``--kth-seconds`` per
-instance, :func:`kvopt.bounds.kth_completion_bounds`), the certified gaps and seconds; then the
+instance, :func:`kvopt.hindsight.bounds.kth_completion_bounds`), the certified gaps and seconds; then the
 median and maximum gap per (model, size), before and after. Needs the ``[cpsat]`` extra.
 
     python benchmarks/kth_bound.py [--count 5] [--sizes 10,12,16,20] [--kth-seconds 20]
@@ -18,9 +18,9 @@ import time
 
 import numpy as np
 
-from kvopt.bounds import best_bound
 from kvopt.generate import synthetic_set
-from kvopt.heuristics import best_priority_list, local_search
+from kvopt.hindsight.bounds import best_bound
+from kvopt.hindsight.incumbents import best_priority_list, local_search
 
 SEED = 20260101  # ip_paper.py's instance seed
 

@@ -54,11 +54,13 @@ def main(profiles_dir: Path) -> None:
         report = errors(model, read_vidur_table(vidur / table))
         print(f"  TP{tp} model vs {table}: {report.line()}")
         if table == f"batch_time_tp{tp}.csv":
-            assert report.mape_pct < 5.0, f"{table}: MAPE {report.mape_pct:.2f}% misses the 5% target"
+            assert report.mape_pct < 5.0, (
+                f"{table}: MAPE {report.mape_pct:.2f}% misses the 5% target")
     refit = fit_linear(read_vidur_table(vidur / "batch_time_tp4_attn2x.csv"))
     print(f"  refit to batch_time_tp4_attn2x.csv: {refit.train.line()}")
 
-    print("\n== The same models vs splitwise's measured latencies (Llama-2-70B, A100, median of reps)")
+    print("\n== The same models vs splitwise's measured latencies "
+          "(Llama-2-70B, A100, median of reps)")
     for tp in (2, 4):
         model = load_profile(f"llama2-70b-a100x{tp}").time_model
         assert isinstance(model, LinearBatchTime)

@@ -2,12 +2,12 @@
 
 The first ``--limit`` requests of the Azure 2023 conversation trace (its own timestamps, one
 round = ``--round-seconds``), ``M = --memory``. Prints MC-SF's verified total latency and the
-best priority-list schedule's (:func:`kvopt.heuristics.best_priority_list`), each cheap bound
+best priority-list schedule's (:func:`kvopt.hindsight.incumbents.best_priority_list`), each cheap bound
 (sum of outputs, memory volume, headroom, disjoint cores) with its seconds, and the certified gap
 ``(best schedule - bound) / best schedule``, for the trace's own timestamps and for the same
 requests with arrivals stretched by each ``--stretch`` factor (lighter loads). With ``--moves N``
 the best list is then improved by ``N`` seeded local moves
-(:func:`kvopt.heuristics.improved_priority_list`; ``--restarts R``: the best of ``R``
+(:func:`kvopt.hindsight.incumbents.improved_priority_list`; ``--restarts R``: the best of ``R``
 independent searches, in parallel), and the gap is printed again.
 
     python benchmarks/trace_bound.py [--limit 10000] [--memory 16492] [--round-seconds 0.06]
@@ -23,8 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from kvopt.bounds import core_bound, headroom_bound, sum_of_outputs_bound, volume_bound
-from kvopt.heuristics import best_priority_list, improved_priority_list
+from kvopt.hindsight.bounds.combinatorial import (
+    core_bound,
+    headroom_bound,
+    sum_of_outputs_bound,
+    volume_bound,
+)
+from kvopt.hindsight.incumbents import best_priority_list, improved_priority_list
 from kvopt.instance import Instance
 from kvopt.policies import McSf
 from kvopt.read import read_trace

@@ -42,12 +42,16 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kvopt.instance import Instance
 from kvopt.schedule import Schedule
 from kvopt.verify import verify
+
+if TYPE_CHECKING:
+    from kvopt.sim.engine import Policy
 
 __all__ = [
     "RatioPoint",
@@ -89,12 +93,12 @@ def adversarial_instance(num_short: int, *, long_output: int | None = None,
     p = _long_output(num_short, long_output)
     if long_start_round < 0:
         raise ValueError(f"long_start_round must be >= 0, got {long_start_round}")
-    arrival = [0] + [long_start_round + 1] * num_short
-    return Instance(2 * p, arrival, [p] * (num_short + 1), [p] + [1] * num_short,
+    arrival = np.array([0] + [long_start_round + 1] * num_short)
+    return Instance(2 * p, arrival, np.full(num_short + 1, p), np.array([p] + [1] * num_short),
                     name=name or f"adversarial-m{num_short}-P{p}")
 
 
-def adaptive_adversarial_instance(policy_factory: Callable[[], object], num_short: int, *,
+def adaptive_adversarial_instance(policy_factory: Callable[[], Policy], num_short: int, *,
                                   long_output: int | None = None,
                                   rng_seed: int = 0) -> Instance:
     """The instance adapted to a deterministic policy: run it on the long request alone, read
@@ -102,7 +106,7 @@ def adaptive_adversarial_instance(policy_factory: Callable[[], object], num_shor
     from kvopt.sim.engine import simulate
 
     p = _long_output(num_short, long_output)
-    alone = Instance(2 * p, [0], [p], [p])
+    alone = Instance(2 * p, np.array([0]), np.array([p]), np.array([p]))
     tau = int(simulate(alone, policy_factory(), rng=np.random.default_rng(rng_seed))
               .final_starts()[0])
     return adversarial_instance(num_short, long_output=p, long_start_round=tau)
@@ -150,7 +154,7 @@ class RatioPoint:
 def ratio_vs_n(
     num_shorts: Iterable[int],
     *,
-    policy_factory: Callable[[], object] | None = None,
+    policy_factory: Callable[[], Policy] | None = None,
     long_output: Callable[[int], int] | None = None,
     solve_up_to: int = 12,
     time_limit_s: float = 30.0,
@@ -176,9 +180,9 @@ def ratio_vs_n(
     time_limit_s
         Per-instance solver limit.
     """
+    from kvopt.hindsight.solve import solve
     from kvopt.policies.mcsf import McSf
     from kvopt.sim.engine import simulate
-    from kvopt.solve import solve
 
     policy_factory = McSf if policy_factory is None else policy_factory
     points = []

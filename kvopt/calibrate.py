@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+import tomli_w
 
 from kvopt.exceptions import KvoptError
 from kvopt.profiles import Hardware, ModelShape, Profile
@@ -358,21 +359,24 @@ def scale_linear(
 
 
 def time_model_toml(model: LinearBatchTime, *, source: str) -> str:
-    """The ``[time_model]`` table of a profile for ``model`` (coefficients in ms, 6 digits)."""
+    """The ``[time_model]`` table of a profile for ``model`` (coefficients in ms, 6 significant
+    digits), written by a TOML writer: :mod:`tomllib` reads it back into the same values."""
     ms = {
         "base_ms": model.base_s, "prefill_token_ms": model.prefill_token_s,
         "decode_request_ms": model.decode_request_s, "compute_token_ms": model.compute_token_s,
         "prefill_attn_token2_ms": model.prefill_attn_token2_s,
         "decode_context_token_ms": model.decode_context_token_s,
     }
-    lines = ["[time_model]", 'kind = "linear"', f"source = {_toml_str(source)}"]
-    lines += [f"{key} = {1e3 * v:.6g}" for key, v in ms.items()]
-    lines.append(f"knee_tokens = {model.knee_tokens:.6g}")
-    return "\n".join(lines) + "\n"
+    table: dict[str, str | int | float] = {"kind": "linear", "source": source}
+    table.update({key: _six_digits(1e3 * v) for key, v in ms.items()})
+    table["knee_tokens"] = _six_digits(model.knee_tokens)
+    return tomli_w.dumps({"time_model": table})
 
 
-def _toml_str(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _six_digits(x: float) -> int | float:
+    """``x`` rounded to 6 significant digits; an integer when it reads as one (``80``)."""
+    text = f"{x:.6g}"
+    return int(text) if text.lstrip("-").isdigit() else float(text)
 
 
 # --------------------------------------------------------------------------- the command

@@ -21,7 +21,8 @@ ARRIVAL_MODELS = ("zero", "poisson")
 ArrivalModel = Literal["zero", "poisson"]
 
 
-def poisson_arrivals(num_rounds: int, rate_per_round: float, rng: np.random.Generator) -> np.ndarray:
+def poisson_arrivals(num_rounds: int, rate_per_round: float,
+                     rng: np.random.Generator) -> np.ndarray:
     """Arrival rounds of a Poisson(rate) count in each of ``num_rounds`` rounds, sorted."""
     counts = rng.poisson(rate_per_round, size=num_rounds)
     return np.repeat(np.arange(num_rounds, dtype=np.int64), counts)

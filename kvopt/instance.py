@@ -31,7 +31,8 @@ def _column(name: str, values: Any, *, minimum: int) -> np.ndarray:
     elif isinstance(values, (list, tuple)):
         seq = list(values)
     else:
-        raise InstanceError(f"field '{name}' must be a list of integers, got {type(values).__name__}")
+        raise InstanceError(
+            f"field '{name}' must be a list of integers, got {type(values).__name__}")
     for i, v in enumerate(seq):
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
             raise InstanceError(f"field '{name}', request {i}: {v!r} is not an integer")
@@ -41,7 +42,8 @@ def _column(name: str, values: Any, *, minimum: int) -> np.ndarray:
             if not float(v).is_integer():
                 raise InstanceError(f"field '{name}', request {i}: {v} is not an integer")
         if v < minimum:
-            raise InstanceError(f"field '{name}', request {i}: {int(v)} is below the minimum {minimum}")
+            raise InstanceError(
+                f"field '{name}', request {i}: {int(v)} is below the minimum {minimum}")
         if v > MAX_VALUE:
             raise InstanceError(f"field '{name}', request {i}: {int(v)} exceeds the maximum 2**40")
     arr = np.array([int(v) for v in seq], dtype=np.int64)
@@ -87,7 +89,7 @@ class Instance:
     ids: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        memory = self.memory
+        memory: Any = self.memory  # validated here: any type may come in
         if isinstance(memory, bool) or not isinstance(memory, (int, np.integer, float)):
             raise InstanceError(f"field 'memory' must be an integer, got {memory!r}")
         if isinstance(memory, float) and (not math.isfinite(memory) or not memory.is_integer()):

@@ -186,10 +186,11 @@ def plot_schedule(
         [[(instance.arrival[i], yy), (kk, yy)] for i, kk, yy in zip(req[waits], k[waits], y[waits],
                                                                      strict=True)],
         colors="0.7", linewidths=0.8))
-    gantt.add_collection(PolyCollection(_boxes(k[last], e[last], y[last]), facecolors="tab:blue",
-                                        edgecolors="none"))
+    # matplotlib's stubs want a Sequence; an (r, 4, 2) array is documented and takes a fast path
+    gantt.add_collection(PolyCollection(_boxes(k[last], e[last], y[last]),  # type: ignore[arg-type]
+                                        facecolors="tab:blue", edgecolors="none"))
     if (~last).any():
-        gantt.add_collection(PolyCollection(_boxes(k[~last], e[~last], y[~last]),
+        gantt.add_collection(PolyCollection(_boxes(k[~last], e[~last], y[~last]),  # type: ignore[arg-type]
                                             facecolors="none", edgecolors="tab:red", hatch="////",
                                             linewidths=0.6))
         gantt.plot(e[~last], y[~last], "x", color="tab:red", markersize=5)
@@ -219,13 +220,19 @@ def plot_schedule(
 
 
 class RatioPointLike(Protocol):
-    """What :func:`plot_ratio_vs_n` reads (:class:`kvopt.adversarial.RatioPoint` fits)."""
+    """What :func:`plot_ratio_vs_n` reads (:class:`kvopt.adversarial.RatioPoint` fits); read-only,
+    so that frozen dataclasses fit."""
 
-    num_requests: int
-    ratio_low: float
-    ratio_high: float
-    opt_status: str
-    analytic_ratio: float
+    @property
+    def num_requests(self) -> int: ...
+    @property
+    def ratio_low(self) -> float: ...
+    @property
+    def ratio_high(self) -> float: ...
+    @property
+    def opt_status(self) -> str: ...
+    @property
+    def analytic_ratio(self) -> float: ...
 
 
 def plot_ratio_vs_n(

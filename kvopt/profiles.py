@@ -1,4 +1,8 @@
-"""LLM x GPU profiles (``models/*.toml``): KV bytes per token, KV capacity ``M``, time model.
+"""LLM x GPU profiles (``kvopt/data/models/*.toml``): KV bytes per token, KV capacity ``M``,
+time model.
+
+The shipped profiles are package data, read through :mod:`importlib.resources`, so an
+installed kvopt finds them from any directory.
 
 A profile states a model's shape and the GPUs it runs on; everything else is derived here:
 
@@ -24,6 +28,8 @@ import dataclasses
 import math
 import os
 import tomllib
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -41,7 +47,10 @@ __all__ = [
     "parse_profile",
 ]
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+#: The shipped profiles: ``kvopt/data/models/<name>.toml`` inside the installed package.
+MODELS_DIR: Traversable = resources.files("kvopt") / "data" / "models"
+
+ProfileDir = str | os.PathLike[str] | Traversable
 
 _MS = 1e-3
 
@@ -301,35 +310,57 @@ def parse_profile(data: Any, *, name: str, where: str = "<profile>") -> Profile:
     return profile
 
 
-def available_profiles(models_dir: str | os.PathLike[str] = MODELS_DIR) -> list[str]:
-    """Names of the shipped profiles (``models/<name>.toml``), sorted."""
-    return sorted(p.stem for p in Path(models_dir).glob("*.toml"))
+def _directory(models_dir: ProfileDir | None) -> Traversable:
+    if models_dir is None:
+        return MODELS_DIR
+    if isinstance(models_dir, (str, os.PathLike)):
+        return Path(models_dir)
+    return models_dir
+
+
+def available_profiles(models_dir: ProfileDir | None = None) -> list[str]:
+    """Names of the profiles in ``models_dir`` (default: the shipped ones, :data:`MODELS_DIR`),
+    sorted; empty when there are none."""
+    directory = _directory(models_dir)
+    if not directory.is_dir():
+        return []
+    return sorted(p.name.removesuffix(".toml") for p in directory.iterdir()
+                  if p.name.endswith(".toml") and p.is_file())
 
 
 def load_profile(
-    name_or_path: str | os.PathLike[str], *, models_dir: str | os.PathLike[str] = MODELS_DIR
+    name_or_path: str | os.PathLike[str], *, models_dir: ProfileDir | None = None
 ) -> Profile:
-    """Load a profile by name (``models/<name>.toml``) or from a TOML file path.
+    """Load a profile by name (``<models_dir>/<name>.toml``, default the shipped ones) or from a
+    TOML file path.
 
     Raises
     ------
     ProfileError
         One line naming the file and field; for an unknown name, the available ones.
     """
-    path = Path(name_or_path)
-    if path.suffix != ".toml" and not path.exists():
-        candidate = Path(models_dir) / f"{name_or_path}.toml"
-        if not candidate.exists():
+    source: Traversable = Path(name_or_path)
+    if Path(name_or_path).suffix != ".toml" and not Path(name_or_path).exists():
+        directory = _directory(models_dir)
+        source = directory / f"{name_or_path}.toml"
+        if not source.is_file():
+            names = available_profiles(directory)
             raise ProfileError(
-                f"unknown profile {str(name_or_path)!r}; available: "
-                + ", ".join(available_profiles(models_dir))
+                f"unknown profile {str(name_or_path)!r}; available: " + ", ".join(names)
+                if names else
+                f"unknown profile {str(name_or_path)!r}: no profiles found in {directory}"
             )
-        path = candidate
+    # a shipped profile is a file on disk in every ordinary installation (not in a zip)
+    path = source if isinstance(source, Path) else None
+    where = str(source)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ProfileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise ProfileError(f"{where}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"{where}: not UTF-8 text: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{path}: invalid TOML: {exc}") from None
-    profile = parse_profile(data, name=path.stem, where=str(path))
+        raise ProfileError(f"{where}: invalid TOML: {exc}") from None
+    stem = source.name.removesuffix(".toml") if path is None else path.stem
+    profile = parse_profile(data, name=stem, where=where)
     return dataclasses.replace(profile, path=path)

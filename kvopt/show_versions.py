@@ -34,7 +34,8 @@ def _cbc_version() -> str:
     if not path:
         return "not available"
     try:
-        out = subprocess.run([path, "-quit"], capture_output=True, text=True, timeout=20, check=False).stdout
+        out = subprocess.run([path, "-quit"], capture_output=True, text=True, timeout=20,
+                             check=False).stdout
     except (OSError, subprocess.SubprocessError):
         return "not available"
     match = re.search(r"Version:\s*(\S+)", out)

@@ -57,18 +57,19 @@ def _held(instance: Instance, schedule: Schedule, tier: int, num_replicas: int) 
     base = _column(schedule, "run_replica")[sel] * horizon
     const = instance.prompt[req] + _column(schedule, "run_progress")[sel]
     size = num_replicas * horizon
-    const_diff = np.zeros(size, dtype=np.int64)
+    flat = np.zeros(size, dtype=np.int64)
+    np.add.at(flat, base + k + 1, const - k if tier == GPU else const)
+    np.add.at(flat, base + e + 1, k - const if tier == GPU else -const)
+    held = flat.reshape(num_replicas, horizon)
+    np.cumsum(held, axis=1, out=held)              # in place: these arrays span every round
     if tier == GPU:
-        const = const - k
-        count_diff = np.zeros(size, dtype=np.int64)
-        np.add.at(count_diff, base + k + 1, 1)
-        np.add.at(count_diff, base + e + 1, -1)
-    np.add.at(const_diff, base + k + 1, const)
-    np.add.at(const_diff, base + e + 1, -const)
-    held = np.cumsum(const_diff.reshape(num_replicas, horizon), axis=1)
-    if tier == GPU:
-        rounds = np.arange(horizon, dtype=np.int64)
-        held += rounds * np.cumsum(count_diff.reshape(num_replicas, horizon), axis=1)
+        flat = np.zeros(size, dtype=np.int64)
+        np.add.at(flat, base + k + 1, 1)
+        np.add.at(flat, base + e + 1, -1)
+        count = flat.reshape(num_replicas, horizon)
+        np.cumsum(count, axis=1, out=count)
+        count *= np.arange(horizon, dtype=np.int64)
+        held += count
     return held[:, :-1]
 
 
@@ -179,7 +180,8 @@ def verify(instance: Instance, schedule: Schedule, *, num_replicas: int = 1,
         raise ValueError(f"num_replicas must be at least 1, got {num_replicas}")
     last = _check_segments(instance, schedule, num_replicas)
     gpu = _held(instance, schedule, GPU, num_replicas)
-    if (t := _first(gpu.max(axis=0) > instance.memory)) is not None:
+    peak = gpu[0] if num_replicas == 1 else gpu.max(axis=0)
+    if (t := _first(peak > instance.memory)) is not None:
         rep = int(np.argmax(gpu[:, t] > instance.memory))
         where = f"replica {rep}: " if num_replicas > 1 else ""
         raise ScheduleError(f"{where}round {t} holds {int(gpu[rep, t])} KV tokens, over the "
@@ -201,4 +203,4 @@ def verify(instance: Instance, schedule: Schedule, *, num_replicas: int = 1,
     completion.flags.writeable = False
     latency = completion - instance.arrival
     latency.flags.writeable = False
-    return Evaluation(completion, latency, schedule.num_clearings, int(gpu.max()), wasted)
+    return Evaluation(completion, latency, schedule.num_clearings, int(peak.max()), wasted)

@@ -1,7 +1,7 @@
 """Shared test fixtures.
 
 * ``backend``: any test taking it runs once per solver backend; ``--backend NAME`` (repeatable)
-  picks them, default every installed one (``kvopt.milp.backends.BACKENDS``).
+  picks them, default every installed one (``kvopt.hindsight.milp.backends.BACKENDS``).
 * ``make_instance(rows, memory)``: an :class:`~kvopt.instance.Instance` from
   ``(arrival, prompt, output)`` rows; importable (``from conftest import make_instance``) and a
   fixture of the same name.
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import pytest
 
 from kvopt.exceptions import BackendUnavailableError
+from kvopt.hindsight.milp.backends import BACKENDS
 from kvopt.instance import Instance
-from kvopt.milp.backends import BACKENDS
 
 
 def installed_backends() -> list[str]:

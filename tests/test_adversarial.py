@@ -36,7 +36,7 @@ def test_every_registered_policy_pays_the_analytic_cost():
 
 def test_shorts_first_is_the_hindsight_optimum(backend):
     """The solver proves the shorts-first schedule optimal (m = 3: 6 + 4 + 9 = 19)."""
-    from kvopt.solve import solve
+    from kvopt.hindsight.solve import solve
 
     inst = adversarial_instance(3)
     opt = solve(inst, backend, time_limit_s=60)

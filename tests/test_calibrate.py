@@ -154,7 +154,7 @@ def test_scale_follows_roofline_ratios():
 @pytest.mark.parametrize("name", ["llama2-7b-a100", "llama2-7b-h100", "llama2-13b-a100",
                                   "llama2-13b-h100"])
 def test_shipped_derived_profiles_match_scaling(name):
-    """The 7B/13B coefficients in models/ are scale_linear of the 70B TP2 fit (6 digits)."""
+    """The shipped 7B/13B coefficients are scale_linear of the 70B TP2 fit (6 digits)."""
     ref = load_profile("llama2-70b-a100x2")
     target = load_profile(name)
     want = scale_linear(ref.time_model, reference=(ref.model, ref.hardware),
@@ -166,7 +166,7 @@ def test_shipped_derived_profiles_match_scaling(name):
 @needs_traces
 @pytest.mark.parametrize("tp", [2, 4])
 def test_shipped_70b_coefficients_are_the_vidur_fit(tp):
-    """models/llama2-70b-a100x{tp}.toml holds the refit of Vidur's table, within 5% MAPE."""
+    """The shipped llama2-70b-a100x{tp} holds the refit of Vidur's table, within 5% MAPE."""
     table = read_vidur_table(PROFILES_DIR / "vidur_predicted" / f"batch_time_tp{tp}.csv")
     fit = fit_linear(table)
     shipped = load_profile(f"llama2-70b-a100x{tp}").time_model
@@ -181,6 +181,62 @@ def test_time_model_toml_round_trips(tmp_path):
     data = tomllib.loads(text)["time_model"]
     assert data["kind"] == "linear" and data["source"] == 'a "quoted" source'
     assert data["base_ms"] == pytest.approx(40.0) and data["knee_tokens"] == 96
+
+
+def _hand_written_toml(model: LinearBatchTime, *, source: str) -> str:
+    """How calibrate.py emitted the table by hand before it used a TOML writer (the reference
+    the writer's output must parse the same as)."""
+    ms = {
+        "base_ms": model.base_s, "prefill_token_ms": model.prefill_token_s,
+        "decode_request_ms": model.decode_request_s, "compute_token_ms": model.compute_token_s,
+        "prefill_attn_token2_ms": model.prefill_attn_token2_s,
+        "decode_context_token_ms": model.decode_context_token_s,
+    }
+    quoted = '"' + source.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    lines = ["[time_model]", 'kind = "linear"', f"source = {quoted}"]
+    lines += [f"{key} = {1e3 * v:.6g}" for key, v in ms.items()]
+    lines.append(f"knee_tokens = {model.knee_tokens:.6g}")
+    return "\n".join(lines) + "\n"
+
+
+WRITER_CASES = [
+    (TRUE, 'a "quoted" source'),
+    (LinearBatchTime(base_s=5e-3, prefill_token_s=0.0, decode_request_s=1e3,
+                     compute_token_s=1.234567891e-3, prefill_attn_token2_s=1e-12,
+                     decode_context_token_s=2.0, knee_tokens=0.0), "back\\slash, naïve"),
+    (LinearBatchTime(base_s=1e4, prefill_token_s=123.4567e-3, decode_request_s=7e-7,
+                     compute_token_s=0.5, prefill_attn_token2_s=0.0,
+                     decode_context_token_s=9.99999949e-4, knee_tokens=1234567.0), ""),
+]
+
+
+@pytest.mark.parametrize("model, source", WRITER_CASES)
+def test_time_model_toml_parses_as_the_hand_written_table(model, source):
+    """The TOML writer's table parses to exactly what the hand-written one did: same keys in
+    the same order, same values and types (integers stay integers: knee 80, not 80.0)."""
+    new = tomllib.loads(time_model_toml(model, source=source))
+    old = tomllib.loads(_hand_written_toml(model, source=source))
+    assert new == old and list(new["time_model"]) == list(old["time_model"])
+    assert [type(v) for v in new["time_model"].values()] == \
+        [type(v) for v in old["time_model"].values()]
+
+
+@pytest.mark.parametrize("name", ["llama2-70b-a100x2", "llama2-70b-a100x4", "llama2-7b-a100"])
+def test_time_model_toml_of_shipped_profiles(name):
+    """A shipped profile's model, written and read back, is the table the profile holds."""
+    path = load_profile(name).path
+    assert path is not None
+    shipped = tomllib.loads(path.read_text())["time_model"]
+    model = load_profile(name).time_model
+    assert isinstance(model, LinearBatchTime)
+    written = tomllib.loads(time_model_toml(model, source=shipped["source"]))["time_model"]
+    assert written == shipped
+
+
+def test_time_model_toml_quotes_any_source():
+    """Control characters in the source survive (the hand-written table broke on them)."""
+    source = "tab\there\nnewline \u00e9"
+    assert tomllib.loads(time_model_toml(TRUE, source=source))["time_model"]["source"] == source
 
 
 def test_calibrate_refits_and_checks(tmp_path):

@@ -15,6 +15,9 @@ from kvopt.read import read_instance
 
 DATA = Path(__file__).parent / "data"
 SUBOPTIMAL = DATA / "mcsf_suboptimal.json"  # hand-solved in tests/data/README.md: OPT 10, MC-SF 12
+# the shipped demo instance (package data), see kvopt/data/instances/README.md
+DEMO = str(Path(__file__).parents[1] / "kvopt" / "data" / "instances" / "demo"
+           / "paper-zero-n10.json")
 
 runner = CliRunner()
 
@@ -126,6 +129,96 @@ def test_import_trace_oversized(tmp_path):
     assert res.exit_code == 0 and read_instance(out).num_requests == 3
 
 
+
+VIDUR_HEADER = "arrived_at,num_prefill_tokens,num_decode_tokens\n"
+BAD_TRACE_FILES = {
+    "latin-1": ((VIDUR_HEADER + "0.5,1,2 # café\n").encode("latin-1"), "line 2: byte 0xe9"),
+    "utf-16": ((VIDUR_HEADER + "0.5,1,2\n").encode("utf-16"), "UTF-16"),
+    "negative": ((VIDUR_HEADER + "0,1,2\n0.5,-4,2\n").encode(),
+                 "line 3, field 'num_prefill_tokens': '-4' is negative"),
+    "non-numeric": ((VIDUR_HEADER + "0,1,two\n").encode(),
+                    "line 2, field 'num_decode_tokens': 'two' is not a whole number"),
+    "empty": ((VIDUR_HEADER + ",1,2\n").encode(), "line 2, field 'arrived_at': empty"),
+    "time column unknown": (b"arrival_s,num_prefill_tokens,num_decode_tokens\n0.5,1,2\n",
+                            "column 'arrival_s' looks like timestamps"),
+    "no rows": (VIDUR_HEADER.encode(), "no data rows"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_TRACE_FILES))
+def test_import_trace_bad_file_is_one_line_exit_2(tmp_path, capsys, case):
+    """Through the console script each bad trace gives one line naming the file (and line and
+    field), exit code 2, no traceback, nothing written."""
+    content, match = BAD_TRACE_FILES[case]
+    trace, out = tmp_path / "bad.csv", tmp_path / "t.json"
+    trace.write_bytes(content)
+    with pytest.raises(SystemExit) as stop:
+        main(["import-trace", str(trace), "--memory", "40", "--round-seconds", "1",
+              "--out", str(out)])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: {trace}: ") and match in err and not out.exists()
+
+
+def test_import_trace_reads_a_bom_prefixed_file(tmp_path):
+    """A UTF-8 byte-order mark keeps the timestamps: rounds 0, 0, 2, 11 as without it."""
+    trace, out = tmp_path / "bom.csv", tmp_path / "t.json"
+    trace.write_bytes(b"\xef\xbb\xbf" + (DATA / "trace_vidur.csv").read_bytes())
+    res = invoke("import-trace", trace, "--memory", "40", "--round-seconds", "0.1", "--out", out)
+    assert res.exit_code == 0, res.stderr
+    assert read_instance(out).arrival.tolist() == [0, 0, 2, 11]
+
+
+def test_import_trace_azure_is_utc_under_any_time_zone(tmp_path):
+    """`kvopt import-trace` run with TZ=America/New_York across the DST change writes the same
+    arrivals as with TZ=UTC: rounds 0, 61, 119 (local time would give 0, 3661, 3719)."""
+    import os
+    import subprocess
+    import sys
+
+    trace = tmp_path / "dst.csv"
+    trace.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                     "2023-11-05 01:59:30.5000000,3,4\n2023-11-05 02:00:31.5000000,2,2\n"
+                     "2023-11-05 02:01:30.0,1,1\n")
+    root = Path(__file__).parents[1]
+    arrivals = {}
+    for tz in ("UTC", "America/New_York"):
+        out = tmp_path / f"{tz.replace('/', '-')}.json"
+        env = {**os.environ, "TZ": tz, "PYTHONPATH": str(root)}
+        proc = subprocess.run(
+            [sys.executable, "-m", "kvopt.cli", "import-trace", str(trace), "--memory", "20",
+             "--round-seconds", "1", "--out", str(out)],
+            env=env, capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stderr
+        arrivals[tz] = read_instance(out).arrival.tolist()
+    assert arrivals["UTC"] == arrivals["America/New_York"] == [0, 61, 119]
+
+
+def test_import_trace_sorts_unsorted_rows_with_a_warning(tmp_path):
+    """Rows out of time order: sorted, one warning line on stderr, exit 0."""
+    trace, out = tmp_path / "t.csv", tmp_path / "t.json"
+    trace.write_text(VIDUR_HEADER + "0.0,3,4\n2.0,2,2\n1.0,5,1\n")
+    res = invoke("import-trace", trace, "--memory", "40", "--round-seconds", "1", "--out", out)
+    assert res.exit_code == 0, res.stderr
+    assert res.stderr.startswith("warning: ") and len(res.stderr.splitlines()) == 1
+    assert "not in time order" in res.stderr
+    inst = read_instance(out)
+    assert inst.arrival.tolist() == [0, 1, 2] and inst.prompt.tolist() == [3, 5, 2]
+
+
+def test_import_trace_lengths_only_when_asked(tmp_path):
+    """--format lengths reads a file with an unrecognised time column as lengths only."""
+    trace, out = tmp_path / "t.csv", tmp_path / "t.json"
+    trace.write_text("arrival_s,num_prefill_tokens,num_decode_tokens\n0.5,1,2\n9.0,3,4\n")
+    res = invoke("import-trace", trace, "--memory", "40", "--round-seconds", "1", "--out", out,
+                 "--format", "lengths")
+    assert res.exit_code == 0, res.stderr
+    assert read_instance(out).arrival.tolist() == [0, 0]
+    res = invoke("import-trace", trace, "--memory", "40", "--round-seconds", "1", "--out", out,
+                 "--format", "csv")
+    assert res.exit_code == 2 and "unknown trace format 'csv'" in res.stderr
+
+
 # ----------------------------------------------------------------------------- export
 @pytest.mark.parametrize("fmt, marker", [("mps", "ROWS"), ("lp", "min")])
 def test_export_writes_the_model_atomically(tmp_path, fmt, marker):
@@ -158,6 +251,25 @@ def test_show_versions():
     for key in ("kvopt", "python", "numpy", "highspy", "pulp", "cbc", "ortools"):
         assert f"{key}:" in res.stdout
 
+
+
+def test_version():
+    """`kvopt --version` prints the package version and exits 0."""
+    from kvopt import __version__
+
+    res = invoke("--version")
+    assert res.exit_code == 0 and res.stdout == f"kvopt {__version__}\n"
+
+
+def test_profiles_none_found_is_one_line_exit_2(tmp_path, monkeypatch):
+    """An installation without its profiles says so (one line, exit 2) instead of printing an
+    empty list and exiting 0."""
+    import kvopt.profiles
+
+    monkeypatch.setattr(kvopt.profiles, "MODELS_DIR", tmp_path / "absent")
+    res = invoke("profiles")
+    assert res.exit_code == 2 and len(res.stderr.splitlines()) == 1
+    assert "no profiles found" in res.stderr and "reinstall" in res.stderr
 
 # ------------------------------------------------------------------------- bad input
 GOOD = {"memory": 7, "arrival": [0, 1], "prompt": [1, 2], "output": [3, 4]}
@@ -241,7 +353,7 @@ def test_bad_trace_is_one_line_exit_2(tmp_path):
     out = tmp_path / "t.json"
     res = invoke("import-trace", bad, "--memory", "40", "--round-seconds", "1", "--out", out)
     assert res.exit_code == 2 and len(res.stderr.splitlines()) == 1
-    assert f"{bad}: line 3" in res.stderr and not out.exists()
+    assert f"{bad}: line 3, field 'num_prefill_tokens'" in res.stderr and not out.exists()
 
 
 def test_output_path_that_is_a_directory_fails_cleanly(tmp_path):
@@ -295,8 +407,7 @@ def test_generate_same_seed_same_bytes(tmp_path):
 
 def test_demo_instance_is_proven_and_mcsf_is_not_optimal():
     """`make demo`: the shipped instance is proven optimal (154) and MC-SF (156) is not."""
-    demo = Path(__file__).parents[1] / "instances" / "demo" / "paper-zero-n10.json"
-    res = invoke("ratio", demo, "--policies", "mcsf", "--json", "--no-progress")
+    res = invoke("ratio", DEMO, "--policies", "mcsf", "--json", "--no-progress")
     assert res.exit_code == 0, res.stderr
     rec = json.loads(res.stdout)["instances"][0]
     assert rec["hindsight"]["status"] == "optimal" and rec["hindsight"]["objective"] == 154
@@ -317,7 +428,7 @@ def test_generate_adversarial_then_simulate(tmp_path):
 
 def test_simulate_noisy_predictions_are_seeded(tmp_path):
     """The same --seed gives the same schedule; --eps is refused for policies without it."""
-    path = "instances/demo/paper-zero-n10.json"
+    path = DEMO
     args = ["simulate", path, "--policy", "mcsf", "--eps", "0.5", "--seed", "3", "--json"]
     first, second = runner.invoke(app, args), runner.invoke(app, args)
     assert first.exit_code == 0 and first.stdout == second.stdout
@@ -335,7 +446,8 @@ def test_profiles_lists_and_shows():
 
 def test_calibrate_reports_error_against_vidur():
     """`calibrate` refits from a Vidur table and reports its MAPE below 5%."""
-    table = Path(__file__).parents[1] / "../shared/traces/profiles/vidur_predicted/batch_time_tp2.csv"
+    table = (Path(__file__).parents[1]
+             / "../shared/traces/profiles/vidur_predicted/batch_time_tp2.csv")
     if not table.exists():
         pytest.skip("shared traces not present")
     result = runner.invoke(app, ["calibrate", str(table)])
@@ -346,10 +458,10 @@ def test_calibrate_reports_error_against_vidur():
 
 def test_bound_prints_certified_bound():
     """`bound --json` gives an LP bound between the sum of outputs and MC-SF's cost."""
-    result = runner.invoke(app, ["bound", "instances/demo/paper-zero-n10.json", "--json"])
+    result = runner.invoke(app, ["bound", DEMO, "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    inst = read_instance("instances/demo/paper-zero-n10.json")
+    inst = read_instance(DEMO)
     assert int(inst.output.sum()) <= data["bound"] <= data["mcsf_total_latency"]
     assert data["source"].startswith("LP relaxation")
     best = data["best_known_total_latency"]
@@ -361,7 +473,7 @@ def test_bound_prints_certified_bound():
 def test_bound_with_local_moves_is_seeded():
     """`bound --moves N --seed S` reports the improved list: the same bytes for the same seed,
     never worse than without moves."""
-    args = ["bound", "instances/demo/paper-zero-n10.json", "--json", "--moves", "20"]
+    args = ["bound", DEMO, "--json", "--moves", "20"]
     plain = json.loads(runner.invoke(app, args[:3]).stdout)
     first, second = (runner.invoke(app, [*args, "--seed", "4"]) for _ in range(2))
     assert first.exit_code == 0, first.output
@@ -405,15 +517,15 @@ def test_bound_with_deadline_cuts(tmp_path):
 
 
 @pytest.mark.parametrize("command", [
-    ["bound", "instances/demo/paper-zero-n10.json", "--kth-seconds", "1"],
-    ["bound", "instances/demo/paper-zero-n10.json", "--deadline-cuts"],
-    ["solve", "instances/demo/paper-zero-n10.json", "--deadline-seconds", "1"],
-    ["ratio", "instances/demo/paper-zero-n10.json", "--deadline-seconds", "1"],
+    ["bound", DEMO, "--kth-seconds", "1"],
+    ["bound", DEMO, "--deadline-cuts"],
+    ["solve", DEMO, "--deadline-seconds", "1"],
+    ["ratio", DEMO, "--deadline-seconds", "1"],
 ])
 def test_cpsat_options_without_ortools_are_one_line(monkeypatch, command):
-    import kvopt.bounds
+    import kvopt.hindsight.exact.cpsat
 
-    monkeypatch.setattr(kvopt.bounds, "cpsat_available", lambda: False)
+    monkeypatch.setattr(kvopt.hindsight.exact.cpsat, "cpsat_available", lambda: False)
     result = runner.invoke(app, command)
     assert result.exit_code == 2
     option = command[2]
@@ -422,9 +534,11 @@ def test_cpsat_options_without_ortools_are_one_line(monkeypatch, command):
 
 
 def test_ratio_with_kth_bounds_records_them(tmp_path):
-    """`ratio --kth-seconds` on a cut-short solve: the interval's upper end uses the raised
-    bound, and the run's records say which k-th budget they were made with (a rerun with
-    another budget does not reuse them)."""
+    """`ratio --kth-seconds` on a cut-short solve: the run's records say which k-th budget they
+    were made with, so a rerun with another budget does not reuse them. (Whether the k-th
+    bounds raise the bound within a few seconds depends on the machine's load; that solve()
+    takes the largest certified bound is tested deterministically in
+    tests/hindsight/test_solve.py.)"""
     pytest.importorskip("ortools")
     from kvopt.generate import synthetic
 
@@ -439,6 +553,6 @@ def test_ratio_with_kth_bounds_records_them(tmp_path):
     low = json.loads(plain.stdout)["instances"][0]["hindsight"]
     high = json.loads(helped.stdout)["instances"][0]["hindsight"]
     assert low["status"] == high["status"] == "feasible"
-    assert high["bound"] > low["bound"]
-    record = json.loads(next((tmp_path / "kth" / "instances").glob("*.json")).read_text())
+    assert low["bound"] <= low["objective"] and high["bound"] <= high["objective"]
+    record = json.loads(next((tmp_path / "kth" / "hindsight").glob("*.json")).read_text())
     assert record["config"]["kth_time_limit_s"] == 2

@@ -54,20 +54,18 @@ def test_unknown_arrival_model():
 
 
 def test_shipped_instances_match_their_generator():
-    """instances/ holds exactly what its README says the generator produced."""
-    from pathlib import Path
+    """The shipped instances (package data) hold exactly what their README says the generator
+    produced."""
+    from kvopt.read import read_shipped_instance, shipped_instances
 
-    from kvopt.read import read_instance
-
-    root = Path(__file__).parents[1] / "instances"
-    demo = read_instance(root / "demo" / "paper-zero-n10.json")
+    demo = read_shipped_instance("demo/paper-zero-n10")
     expected = synthetic_set("zero", 7, 1, num_requests=10)[0].replace(name="paper-zero-n10")
     assert demo.to_dict() == expected.to_dict()
-    files = sorted((root / "paper-small").glob("*.json"))
-    assert len(files) == 10
+    small = [n for n in shipped_instances() if n.startswith("paper-small/")]
+    assert len(small) == 10 and len(shipped_instances()) == 11
     for arrivals in ("zero", "poisson"):
         stream = synthetic_set(arrivals, 2025, 40, num_requests=6)
-        for f in files:
-            if f.stem.startswith(f"paper-{arrivals}-"):
-                j = int(f.stem.rsplit("-", 1)[1])
-                assert read_instance(f).to_dict() == stream[j].to_dict()
+        for name in small:
+            if name.startswith(f"paper-small/paper-{arrivals}-"):
+                j = int(name.rsplit("-", 1)[1])
+                assert read_shipped_instance(name).to_dict() == stream[j].to_dict()

@@ -139,3 +139,10 @@ def test_to_dict_is_json_ready():
     d = json.loads(json.dumps(load_profile("llama2-70b-a100x4").to_dict()))
     assert d["kv_capacity_tokens"] == d["derived_kv_capacity_tokens"]
     assert d["time_model"]["kind"] == "linear"
+
+
+def test_no_profiles_found(tmp_path):
+    """An empty (or missing) profile directory lists nothing, and a name names the problem."""
+    assert available_profiles(tmp_path) == [] and available_profiles(tmp_path / "absent") == []
+    with pytest.raises(ProfileError, match="no profiles found in"):
+        load_profile("llama2-7b-a100", models_dir=tmp_path)

@@ -106,6 +106,7 @@ def test_interval_contains_every_possible_ratio(cost, objective, bound):
     """For any optimum in [bound, objective], cost/optimum lies in [low, high]."""
     if bound > objective:
         bound, objective = objective, bound
-    rep = RatioReport(cost, float(objective), float(bound), bound == objective and cost >= objective)
+    rep = RatioReport(cost, float(objective), float(bound),
+                      bound == objective and cost >= objective)
     for opt in (bound, objective, (bound + objective) / 2):
         assert rep.low - 1e-12 <= cost / opt <= rep.high + 1e-12

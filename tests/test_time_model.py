@@ -68,7 +68,8 @@ def test_vectorised_equals_scalar(rows):
     d = np.array([r[2] for r in rows])
     k = np.array([r[3] for r in rows])
     vec = MODEL.round_times_s(p, q, d, k)
-    loop = [MODEL.round_time_s(int(a), int(b), int(c), int(e)) for a, b, c, e in zip(p, q, d, k, strict=False)]
+    loop = [MODEL.round_time_s(int(a), int(b), int(c), int(e))
+            for a, b, c, e in zip(p, q, d, k, strict=True)]
     np.testing.assert_allclose(vec, loop, rtol=1e-12)
 
 

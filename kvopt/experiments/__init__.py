@@ -1,9 +1,17 @@
-"""Experiments that produce the project's reported results; each runs as
-``python -m kvopt.experiments.<name> --out results/<name>``.
+"""Experiments that produce the project's reported results, and the runner they share.
+
+* :mod:`kvopt.experiments.jobs`: jobs inline, on a local process pool or on dask; one record
+  per finished job, written atomically; a rerun reuses every record whose inputs match;
+* :mod:`kvopt.experiments.runner`: instances x policies x seeds against the hindsight optimum
+  (``kvopt ratio``): one record per hindsight solve, one per policy run.
+
+Each experiment runs as ``python -m kvopt.experiments.<name> --out results/<name>``:
 
 * :mod:`kvopt.experiments.synthetic`: the paper's synthetic instances against the hindsight
-  optimum (``specs/kv-scheduling.md`` section 6);
-* :mod:`kvopt.experiments.adversarial`: MC-SF's ratio against adversarial arrivals;
+  optimum (``specs/kv-scheduling.md`` section 6), on the runner;
+* :mod:`kvopt.experiments.adversarial`: MC-SF's ratio against adversarial arrivals, one job
+  per instance size;
 * :mod:`kvopt.experiments.trace`: the paper's real-data experiment on the traces we have
-  (section 7; issue 4 items 4 and 5), simulated in seconds (:mod:`kvopt.sim.timed`).
+  (section 7; issue 4 items 4 and 5), simulated in seconds (:mod:`kvopt.sim.timed`), one job
+  per scenario and policy.
 """

@@ -8,20 +8,27 @@ schedule (shorts-first, or the solver's) and a proven lower bound (the solver's 
 ``m <= --solve-up-to``, otherwise the sum of outputs), and writes ``table.md``, ``table.csv``,
 ``table.json`` and ``ratio-vs-n.png`` to ``--out``. A ratio is one number only where the
 optimum is proven; otherwise it is the interval ``[vs best known, vs certified bound]``.
+
+Each size is one job of the runner (:mod:`kvopt.experiments.jobs`; ``--workers``, default 1),
+stored as ``points/m<m>.json`` as soon as it is done; a rerun reuses every stored size whose
+solve settings (solved or not, time limit, backend) are unchanged.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from kvopt.adversarial import RatioPoint, ratio_vs_n
+from kvopt.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
+from kvopt.experiments.jobs import Job, RecordStore, execute
 from kvopt.ratio import format_interval
-from kvopt.read import write_json_atomic
 
-__all__ = ["DEFAULT_SHORTS", "main", "markdown_table"]
+__all__ = ["DEFAULT_SHORTS", "main", "markdown_table", "measure"]
 
 DEFAULT_SHORTS = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 25, 30)
 
@@ -46,6 +53,23 @@ def markdown_table(points: Sequence[RatioPoint], meta: dict[str, object]) -> str
     return "\n".join(lines) + "\n"
 
 
+def measure(num_short: int, solve_up_to: int, time_limit_s: float, backend: str
+            ) -> dict[str, object]:
+    """One size's point (:func:`kvopt.adversarial.ratio_vs_n` for ``m = num_short``)."""
+    (point,) = ratio_vs_n([num_short], solve_up_to=solve_up_to, time_limit_s=time_limit_s,
+                          backend=backend)
+    return point.to_dict()
+
+
+def _identity(num_short: int, solve_up_to: int, time_limit_s: float, backend: str
+              ) -> dict[str, object]:
+    """What a size's point depends on: the solve settings only when it is solved."""
+    solved = num_short <= solve_up_to
+    return {"num_short": num_short, "solved": solved,
+            "time_limit_s": time_limit_s if solved else None,
+            "backend": backend if solved else None}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kvopt.experiments.adversarial",
                                      description=__doc__.split("\n\n")[0])
@@ -57,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--time-limit", type=float, default=20.0,
                         help="seconds per solve (default 20)")
     parser.add_argument("--backend", default="highs")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes, one size each (default 1)")
     args = parser.parse_args(argv)
     try:
         shorts = sorted({int(x) for x in args.shorts.split(",") if x.strip()})
@@ -66,26 +92,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--shorts needs integers >= 1")
     if args.time_limit <= 0:
         parser.error("--time-limit must be positive")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     from kvopt.plots import plot_ratio_vs_n
     from kvopt.show_versions import versions
 
     t0 = time.perf_counter()
-    points = ratio_vs_n(shorts, solve_up_to=args.solve_up_to, time_limit_s=args.time_limit,
-                        backend=args.backend)
+    out: Path = args.out
+    store = RecordStore(out)
+    found: dict[str, dict[str, Any]] = {}
+    jobs = []
+    for m in shorts:
+        settings = (m, args.solve_up_to, args.time_limit, args.backend)
+        if (stored := store.load(f"points/m{m}", _identity(*settings))) is not None:
+            found[f"points/m{m}"] = stored
+        else:
+            jobs.append(Job(f"points/m{m}", measure, settings))
+
+    def save(job: Job, point: dict[str, object]) -> None:
+        record = {**_identity(*job.args), "point": point}
+        store.save(job.label, record)
+        found[job.label] = record
+
+    if failures := execute(jobs, save, workers=args.workers):
+        for job, err in failures:
+            print(f"FAILED {job.label}: {err}", file=sys.stderr)
+        return 1
+    points = [RatioPoint(**found[f"points/m{m}"]["point"]) for m in shorts]
     meta = {"shorts": shorts, "solve_up_to": args.solve_up_to, "time_limit_s": args.time_limit,
             "backend": args.backend, "policy": "mcsf",
             "wall_seconds": round(time.perf_counter() - t0, 1)}
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
     text = markdown_table(points, meta)
-    (out / ".table.md.tmp").write_text(text, encoding="utf-8")
-    (out / ".table.md.tmp").replace(out / "table.md")
+    write_text_atomic(out / "table.md", text)
     rows = [p.to_dict() for p in points]
-    header = list(rows[0])
-    csv_text = ",".join(header) + "\n" + "".join(
-        ",".join(str(r[k]) for k in header) + "\n" for r in rows)
-    (out / ".table.csv.tmp").write_text(csv_text, encoding="utf-8")
-    (out / ".table.csv.tmp").replace(out / "table.csv")
+    write_csv_atomic(out / "table.csv", rows)
     write_json_atomic(out / "table.json", {"config": meta, "points": rows,
                                            "versions": versions()}, indent=1)
     plot_ratio_vs_n(points, out / "ratio-vs-n.png", policy="MC-SF")

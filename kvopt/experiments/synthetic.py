@@ -6,9 +6,10 @@
 ``--count 10`` gives the first 10 of the full 200), solves the hindsight integer program of each
 with a per-instance time limit, runs every registered policy, and writes to ``--out``:
 
-* ``instances/<name>.json``: one record per instance, written atomically by
-  :func:`kvopt.experiment.run`; a rerun reuses every record with the same instance, backend,
-  time limit and policies, so an interrupted run resumes.
+* ``hindsight/<name>.json`` (one hindsight solve per instance) and
+  ``policies/<name>/<policy>.json`` (one run per instance and policy), written atomically by
+  :func:`kvopt.experiments.runner.run`; a rerun reuses every record of the same instance and
+  settings, so an interrupted run resumes and a new policy costs its runs only.
 * ``table.md``, ``table.csv``, ``table.json``: per arrival model and policy, the mean, best and
   worst ratio and the count exactly optimal, beside the paper's numbers for MC-SF.
 * ``ratios.csv``: one row per (instance, policy).
@@ -46,13 +47,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kvopt.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
 from kvopt.exceptions import KvoptError
-from kvopt.experiment import ExperimentConfig, run, write_csv_atomic
+from kvopt.experiments.runner import ExperimentConfig, run
 from kvopt.generate import synthetic_set
-from kvopt.heuristics import SERIAL_MOVES
+from kvopt.hindsight.incumbents import SERIAL_MOVES
 from kvopt.instance import Instance
 from kvopt.ratio import RatioReport, RatioSummary, aggregate, format_interval
-from kvopt.read import write_json_atomic
 from kvopt.schedule import Schedule
 from kvopt.verify import verify
 
@@ -218,12 +219,6 @@ def markdown_table(rows: list[dict[str, Any]], hindsight: dict[str, Any],
     return "\n".join(lines) + "\n"
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def _pick_gantt_instance(records: list[dict[str, Any]]) -> dict[str, Any]:
     """The record where MC-SF is farthest above the best known schedule (ties: first name)."""
     return max(records, key=lambda r: (r["policies"]["mcsf"]["ratio"]["ratio_low"] or 0.0,
@@ -322,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "time_limit_s": args.time_limit, "workers": args.workers,
             "wall_seconds": round(wall_s, 1), "num_reused": result.num_reused}
     out.mkdir(parents=True, exist_ok=True)
-    _write_text(out / "table.md", markdown_table(rows, hindsight, meta))
+    write_text_atomic(out / "table.md", markdown_table(rows, hindsight, meta))
     write_csv_atomic(out / "table.csv", rows)
     ratio_rows = [{"arrival_model": model_of[r["instance"]], **r} for r in result.rows()]
     write_csv_atomic(out / "ratios.csv", ratio_rows)

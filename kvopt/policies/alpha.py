@@ -80,18 +80,13 @@ class AlphaProtection:
             self._completed_since_clearing = 0
             self._queue.requeue_front(victims)
             return Decision(clear=victims, wake=state.round + 1)
-        prompt, cap = self._prompt, self._cap
-
-        def fits(i: int, tokens: int) -> int | None:
-            new = tokens + prompt[i] + 1
-            return new if new <= cap else None
-
+        prompt = self._prompt
         tokens = state.memory_next_tokens
         first: list[int] = []
         if not state.running and len(self._queue):
             first = [self._queue.pop_front()]   # fits alone whatever the cap
             tokens += prompt[first[0]] + 1
-        admit = first + self._queue.admit_while(fits, tokens)
+        admit = first + self._queue.admit_within(prompt, tokens, self._cap)
         return Decision(admit=admit, wake=None) if admit else IDLE
 
 

@@ -23,7 +23,7 @@ silent, the choice is vLLM's):
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import Protocol
 
@@ -136,13 +136,14 @@ class FifoQueue:
     def pop_front(self) -> int:
         return self._items.popleft()
 
-    def admit_while(self, fits: Callable[[int, int], int | None], tokens: int) -> list[int]:
-        """Pop from the front while ``fits(i, tokens)`` returns the new token count (or None)."""
+    def admit_within(self, prompt: list[int], tokens: int, cap: int) -> list[int]:
+        """Pop from the front while the memory of the next round, ``tokens`` plus ``s_i + 1``
+        for each request popped, stays at most ``cap``; return the popped requests."""
         admitted: list[int] = []
         items = self._items
         while items:
-            new = fits(items[0], tokens)
-            if new is None:
+            new = tokens + prompt[items[0]] + 1
+            if new > cap:
                 break
             tokens = new
             admitted.append(items.popleft())

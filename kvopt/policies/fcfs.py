@@ -38,12 +38,6 @@ class Fcfs:
             victims = most_recent_victims(state, self._prompt)
             self._queue.requeue_front(victims)
             return Decision(clear=victims, wake=state.round + 1)
-        prompt = self._prompt
-
-        def fits(i: int, tokens: int) -> int | None:
-            new = tokens + prompt[i] + 1
-            return new if new <= memory else None
-
         # the next round's memory only grows until an event: no later admission without one
-        admit = self._queue.admit_while(fits, state.memory_next_tokens)
+        admit = self._queue.admit_within(self._prompt, state.memory_next_tokens, memory)
         return Decision(admit=admit, wake=None) if admit else IDLE

@@ -96,8 +96,8 @@ class RevealedColumns:
         The revealed arrival round of every request as a list, :data:`UNREVEALED` before.
     """
 
-    __slots__ = ("_arrival", "_intervals", "_predicted", "_prompt", "_prompt_source", "_sources",
-                 "arrival_list", "context", "prompt_list")
+    __slots__ = ("_arrival", "_intervals", "_predicted", "_predicted_source", "_prompt",
+                 "_prompt_source", "arrival_list", "context", "prompt_list")
 
     def __init__(self, memory: int, prompt: np.ndarray, predictions: Predictions,
                  time_model: TimeModel | None = None) -> None:
@@ -105,7 +105,7 @@ class RevealedColumns:
         self._prompt_source = np.array(prompt, dtype=np.int64)
         self.prompt_list: list[int] = self._prompt_source.tolist()
         self.arrival_list: list[int] = [UNREVEALED] * n
-        pred = np.array(predictions.predicted, dtype=np.int64)
+        self._predicted_source = np.array(predictions.predicted, dtype=np.int64)
         self._arrival = np.full(n, UNREVEALED, dtype=np.int64)
         self._prompt = np.full(n, UNREVEALED, dtype=np.int64)
         self._predicted = np.full(n, UNREVEALED, dtype=np.int64)
@@ -119,7 +119,6 @@ class RevealedColumns:
                 buf = np.full(n, UNREVEALED, dtype=np.int64)
                 self._intervals.append((buf, np.array(col, dtype=np.int64)))
                 bounds.append(buf)
-        self._sources = pred
         self.context = PolicyContext(
             memory, readonly(self._arrival), readonly(self._prompt), readonly(self._predicted),
             readonly(bounds[0]), readonly(bounds[1]), time_model=time_model)
@@ -129,21 +128,22 @@ class RevealedColumns:
         arrival_list = self.arrival_list
         if len(idcs) < _VECTOR_REVEAL:
             arrival, prompt, predicted, source = (self._arrival, self._prompt, self._predicted,
-                                                  self._sources)
+                                                  self._predicted_source)
             prompt_list = self.prompt_list
             for i in idcs.tolist():
                 arrival_list[i] = t
                 arrival[i] = t
                 prompt[i] = prompt_list[i]
                 predicted[i] = source[i]
-            for buf, src in self._intervals:
-                buf[idcs] = src[idcs]
+            if self._intervals:
+                for buf, src in self._intervals:
+                    buf[idcs] = src[idcs]
             return
         for i in idcs.tolist():
             arrival_list[i] = t
         self._arrival[idcs] = t
         self._prompt[idcs] = self._prompt_source[idcs]
-        self._predicted[idcs] = self._sources[idcs]
+        self._predicted[idcs] = self._predicted_source[idcs]
         for buf, src in self._intervals:
             buf[idcs] = src[idcs]
 

@@ -95,8 +95,8 @@ class Predictions:
     predicted
         Point predictions, ``>= 1``.
     lower, upper
-        An interval per request, ``0 <= lower`` and ``1 <= upper``; a point prediction is the
-        interval ``[p, p]``.
+        An interval per request, ``0 <= lower <= upper`` and ``upper >= 1``; a point prediction
+        is the interval ``[p, p]``.
     """
 
     predicted: np.ndarray
@@ -111,6 +111,10 @@ class Predictions:
             value = getattr(self, name)   # the point column itself stays shared (no copy)
             col = point if value is given else _frozen(value, name, len(point), minimum)
             object.__setattr__(self, name, col)
+        if (bad := np.flatnonzero(self.lower > self.upper)).size:
+            i = int(bad[0])
+            raise ValueError(f"request {i}: lower {int(self.lower[i])} is above upper "
+                             f"{int(self.upper[i])}")
 
     @classmethod
     def point(cls, predicted: np.ndarray) -> Predictions:
@@ -131,10 +135,16 @@ class PredictionModel(Protocol):
 
 def instance_predictions(instance: Instance) -> Predictions:
     """The instance's own columns: ``predicted`` (else the true output: exact predictions),
-    ``lower`` and ``upper`` (each, when absent, the point prediction)."""
-    p = instance.prediction()
-    return Predictions(p, p if instance.lower is None else instance.lower,
-                       p if instance.upper is None else instance.upper)
+    ``lower`` and ``upper``; an absent bound is the point prediction (the interval ``[p, p]``
+    when both are absent), or the other bound where that one is on the wrong side of it."""
+    p, lower, upper = instance.prediction(), instance.lower, instance.upper
+    if upper is None:
+        if lower is None:
+            return Predictions.point(p)
+        upper = np.maximum(p, lower)
+    elif lower is None:
+        lower = np.minimum(p, upper)
+    return Predictions(p, lower, upper)
 
 
 @dataclasses.dataclass(frozen=True)

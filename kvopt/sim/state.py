@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -203,10 +203,10 @@ class SimState:
         return int((self.prompt[run] + (r - self.run_start[run])).sum())
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class Decision:
+class Decision(NamedTuple):
     """A policy's answer at round ``t``: explicit verbs, applied by the engine in the order
-    ``clear``, then ``admit``.
+    ``clear``, then ``admit``. Build it with keywords (``Decision(admit=[3], wake=None)``);
+    it is immutable (a named tuple: as cheap to make per call as the engines need).
 
     Attributes
     ----------

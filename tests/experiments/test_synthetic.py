@@ -9,6 +9,7 @@ from conftest import make_instance
 
 from kvopt.exceptions import KvoptError
 from kvopt.experiments import synthetic
+from kvopt.experiments.runner import ExperimentConfig, run
 from kvopt.generate import synthetic_set
 
 
@@ -45,7 +46,8 @@ def test_main_end_to_end_and_resume(tiny_sets, tmp_path, capsys):
                  "cdf-fcfs.png", "cdf-all-zero.png", "cdf-all-poisson.png"):
         assert (tmp_path / name).stat().st_size > 0, name
     assert list(tmp_path.glob("gantt-*-mcsf.png")) and list(tmp_path.glob("gantt-*-hindsight.png"))
-    assert len(list((tmp_path / "instances").glob("*.json"))) == 4
+    assert len(list((tmp_path / "hindsight").glob("*.json"))) == 4
+    assert len(list((tmp_path / "policies").glob("*/*.json"))) == 12
     table = (tmp_path / "table.md").read_text()
     assert "114 of 200" in table and "1.047" in table and "1.227" in table
     data = json.loads((tmp_path / "table.json").read_text())
@@ -73,12 +75,11 @@ def test_unproven_optimum_is_reported_as_interval():
     assert "[1.200, 1.500]" in text and "20.0%" in text
 
 
-def test_check_record_catches_a_tampered_latency(tiny_sets, tmp_path):
+def test_check_record_catches_a_tampered_latency():
     """A record whose latency disagrees with its verified schedule is refused."""
-    synthetic.main(["--out", str(tmp_path), "--count", "2", "--time-limit", "5",
-                    "--workers", "1", "--policies", "mcsf", "--no-progress"])
     inst = _tiny()["zero"][0]
-    rec = json.loads((tmp_path / "instances" / f"{inst.name}.json").read_text())
+    rec = run([inst], ExperimentConfig(("mcsf",), "highs", 5.0), workers=1,
+              progress=False).records[0]
     assert set(synthetic.check_record(inst, rec)) == {"hindsight", "mcsf"}
     rec["policies"]["mcsf"]["total_latency"] -= 1
     with pytest.raises(KvoptError, match="mcsf's latency differs"):

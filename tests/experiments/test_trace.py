@@ -37,11 +37,14 @@ def traces_dir(tmp_path: Path) -> Path:
 
 
 def test_policy_names_and_parsing():
-    """Nine paper policies plus seven MC-SF variants, each parsed into a configured McSf."""
+    """Nine paper policies plus seven MC-SF variants: each variant is MC-SF fed the
+    environment's noisy predictions with a margin, parsed from its name."""
     names = trace.policy_names()
     assert len(names) == 16 and names[:2] == ["mcsf", "mc-benchmark"] and "fcfs" in names
-    p = trace.make_policy("mcsf-eps0.5-m0.1")
-    assert (p.eps, p.margin) == (0.5, 0.1)
+    assert type(trace.make_policy("mcsf-eps0.5-m0.1")).__name__ == "McSf"
+    model = trace.prediction_model("mcsf-eps0.5-m0.1")
+    assert model is not None and (model.eps, model.margin) == (0.5, 0.1)
+    assert trace.prediction_model("fcfs") is None
     with pytest.raises(ValueError, match="unknown policy"):
         trace.make_policy("mcsf-x")
 

@@ -48,5 +48,7 @@ def test_fifo_queue_requeues_victims_in_front():
     queue.add_arrivals([4, 5])
     queue.requeue_front([2, 1])            # victims, most recently started first
     assert len(queue) == 4
-    assert queue.admit_while(lambda i, tokens: tokens + 1 if i != 5 else None, 0) == [1, 2, 4]
+    prompt = [0, 1, 2, 0, 3, 9]
+    # next-round memory 0 + (1 + 1) + (2 + 1) + (3 + 1) = 9 <= 10; request 5 would add 10
+    assert queue.admit_within(prompt, 0, 10) == [1, 2, 4]
     assert queue.pop_front() == 5 and len(queue) == 0

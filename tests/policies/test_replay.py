@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from conftest import make_instance
 
+from kvopt.hindsight.solve import solve
 from kvopt.policies.replay import Replay
 from kvopt.schedule import Schedule
 from kvopt.sim.engine import simulate
-from kvopt.solve import solve
 from kvopt.verify import verify
 
 

@@ -84,5 +84,9 @@ def test_resolve_predictions_and_instance_intervals():
         Predictions.point(np.array([3, 0]))
     with pytest.raises(ValueError, match="lower has shape"):
         Predictions(np.array([3, 4]), np.array([1]), np.array([5, 5]))
+    with pytest.raises(ValueError, match="request 1: lower 5 is above upper 4"):
+        Predictions(np.array([3, 4]), np.array([1, 5]), np.array([5, 4]))
+    one_sided = resolve_predictions(inst.replace(predicted=[8, 6], lower=[9, 2]), None, rng)
+    assert one_sided.upper.tolist() == [9, 6]
     preds = Predictions.point(np.array([3, 4]))
     assert not preds.predicted.flags.writeable and resolve_predictions(inst, preds, rng) is preds

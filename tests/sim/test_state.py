@@ -89,8 +89,8 @@ def test_point_predictions_are_their_own_intervals():
 
 def test_default_decision_promises_nothing():
     """The default wake (0) is no promise: the engine calls at the next round; verbs are
-    keyword-only and empty by default."""
+    empty by default; a decision is immutable."""
     assert NO_DECISION.wake == 0 and Decision(wake=None).wake is None
     assert NO_DECISION.admit == NO_DECISION.clear == NO_DECISION.swap_out == ()
-    with pytest.raises(TypeError):
-        Decision([0])  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        NO_DECISION.wake = 5  # type: ignore[misc]
