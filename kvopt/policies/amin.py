@@ -354,6 +354,13 @@ class Amin:
                 return IDLE
             if t < self._cached_wake:
                 return Decision(wake=self._cached_wake)
+        if (self.admit_check == "future_peak" and self.admit_scan == "prefix"
+                and not self._pending and mem_next + self._s[head] + 1 > self._memory):
+            # the head does not fit beside the running requests in round t + 1, which only
+            # fill up until an event: nothing is admitted before one (no checkpoints needed)
+            self._dirty, self._points = False, None
+            self._cached_head, self._cached_wake = head, None
+            return Decision(clear=victims, admit=admit, wake=None)
         points = self._points
         if not self._dirty and points is not None:
             # the started set is as the last check left it, only the head is new (an
