@@ -50,7 +50,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -300,9 +300,16 @@ def _floats(text: str, name: str, parser: argparse.ArgumentParser) -> tuple[floa
         raise  # unreachable: parser.error exits
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad options end the run with one line ``error: <what>`` and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, "error: " + " ".join(message.split()) + "\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kvopt.experiments.intervals",
-                                     description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="python -m kvopt.experiments.intervals",
+                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--traces", default="sharegpt",
                         help=f"comma-separated, from {', '.join(TRACES)} (default sharegpt)")

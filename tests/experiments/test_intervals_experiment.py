@@ -9,7 +9,7 @@ import json
 import pytest
 
 from kvopt.experiments import intervals as sweep
-from kvopt.experiments.intervals_report import amax_bounds, summarize
+from kvopt.experiments.intervals_report import amax_bounds, summarize, write_report
 
 TINY = ["--seeds", "1", "--scales", "50", "--num-requests", "30", "--alphas", "1,0.25",
         "--opt-sizes", "4", "--opt-seeds", "1", "--opt-time-limit", "20", "--workers", "1"]
@@ -87,6 +87,18 @@ def test_main_writes_rows_report_figures_and_resumes(tmp_path, monkeypatch):
     assert config["seeds"] == 1 and config["opt_sizes"] == [4]
 
 
+def test_figures_repeat_their_bytes(tmp_path):
+    """The same rows give the same PNG bytes (no time stamp, no software tag)."""
+    rows = sweep.theory_cell("azure-conv", 50, 0, 20, (1.0, 0.5), str(sweep.TRACES_DIR))["rows"]
+    config = sweep.SweepConfig(traces=("azure-conv",), scales=(50,), seeds=1, num_requests=20,
+                               alphas=(1.0, 0.5), opt_sizes=())
+    for name in ("a", "b"):
+        write_report(rows, config, tmp_path / name, wall_s=0.0)
+    pngs = sorted(p.name for p in (tmp_path / "a").glob("*.png"))
+    assert pngs and all((tmp_path / "a" / n).read_bytes() == (tmp_path / "b" / n).read_bytes()
+                        for n in pngs)
+
+
 def _csv_without_seconds(text: str) -> list[dict]:
     return _strip(list(csv.DictReader(text.splitlines())))
 
@@ -110,5 +122,6 @@ def test_bad_options_exit_2(tmp_path, capsys, extra, match):
     with pytest.raises(SystemExit) as exc:
         sweep.main(["--out", str(tmp_path / "x"), *extra])
     assert exc.value.code == 2
-    assert match in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert match in err and err.startswith("error: ") and err.count("\n") == 1
     assert not (tmp_path / "x").exists()
