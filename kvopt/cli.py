@@ -130,7 +130,8 @@ def solve(
     instance: Annotated[Path, typer.Argument(help="Instance JSON file.")],
     backend: Annotated[BackendName, typer.Option(help="Solver backend.")] = "highs",  # type: ignore[assignment]
     time_limit: Annotated[float | None, typer.Option(
-        "--time-limit", min=0.0, help="Wall-clock seconds (default: none, prove optimality).")] = None,
+        "--time-limit", min=0.0,
+        help="Wall-clock seconds (default: none, prove optimality).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     local_search: Annotated[int, typer.Option(
         min=0, help="Local-search moves improving MC-SF's schedule before the solve.")] = 0,
@@ -151,7 +152,8 @@ def solve(
         _needs_cpsat(inst, "--deadline-seconds", deadline_seconds is not None)
         result = solve_instance(inst, str(getattr(backend, "value", backend)),
                                 time_limit_s=time_limit, local_search_evaluations=local_search,
-                                serial_moves=serial_moves, threads=threads, kth_time_limit_s=kth_seconds,
+                                serial_moves=serial_moves, threads=threads,
+                                kth_time_limit_s=kth_seconds,
                                 deadline_time_limit_s=deadline_seconds)
     data = {"instance": inst.name, **result.to_dict()}
     if as_json:

@@ -104,7 +104,8 @@ def test_stopped_solver_bound_lies_between_lp_and_objective(name):
 
 
 @given(rows=ROWS, memory=st.integers(5, 9), serial_moves=st.sampled_from([0, SERIAL_MOVES]))
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_optimum_equals_brute_force(backend, rows, memory, serial_moves):
     """The proven optimum equals exhaustive enumeration, and its schedule passes the verifier
     (with the serial search's incumbent, or without it, so the solver finds the optimum)."""
