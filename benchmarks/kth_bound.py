@@ -3,8 +3,9 @@
 On the paper-style instances of ``ip_paper.py`` (same seeds), for each arrival model and size,
 prints the best schedule found (the best priority list, then ``--moves`` local-search moves),
 the best bound without and with the k-th completion bounds (CP-SAT, ``--kth-seconds`` per
-instance, :func:`kvopt.hindsight.bounds.kth_completion_bounds`), the certified gaps and seconds; then the
-median and maximum gap per (model, size), before and after. Needs the ``[cpsat]`` extra.
+instance, :func:`kvopt.hindsight.bounds.deadline.kth_completion_bounds`), the certified gaps and
+seconds; then the median and maximum gap per (model, size), before and after. Needs the
+``[cpsat]`` extra.
 
     python benchmarks/kth_bound.py [--count 5] [--sizes 10,12,16,20] [--kth-seconds 20]
 """

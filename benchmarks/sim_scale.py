@@ -4,8 +4,9 @@ Lengths are resampled (seeded) from the Azure 2023 conversation trace; arrivals 
 rounds at ``RATE_PER_ROUND`` requests per round at ``M = 16,492`` (scaled with ``M`` for the
 larger memory), which keeps both policies loaded (about 95% of their throughput of about 0.058
 requests per round at ``M = 16,492``) but stable. Each run is one fresh process, so its peak RSS
-(``ru_maxrss``, taken after the simulation and again after ``verify``) is its own. The 10k instance also runs through the plain per-round reference
-loop (:mod:`kvopt.sim.reference`) for the speed ratio. Every schedule passes ``verify``.
+(``ru_maxrss``, taken after the simulation and again after ``verify``) is its own. The 10k
+instance also runs through the plain per-round reference loop (:mod:`kvopt.sim.reference`) for
+the speed ratio. Every schedule passes ``verify``.
 
 Usage: ``python benchmarks/sim_scale.py [--sizes 10000 100000 1000000] [--no-reference]``
 """

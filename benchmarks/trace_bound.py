@@ -1,8 +1,8 @@
 """Benchmark (not a test): certified lower bounds on a real trace of 10,000 requests, in rounds.
 
-The first ``--limit`` requests of the Azure 2023 conversation trace (its own timestamps, one
-round = ``--round-seconds``), ``M = --memory``. Prints MC-SF's verified total latency and the
-best priority-list schedule's (:func:`kvopt.hindsight.incumbents.best_priority_list`), each cheap bound
+The first ``--limit`` requests of the Azure 2023 conversation trace (its own timestamps, one round =
+``--round-seconds``), ``M = --memory``. Prints MC-SF's verified total latency and the best
+priority-list schedule's (:func:`kvopt.hindsight.incumbents.best_priority_list`), each cheap bound
 (sum of outputs, memory volume, headroom, disjoint cores) with its seconds, and the certified gap
 ``(best schedule - bound) / best schedule``, for the trace's own timestamps and for the same
 requests with arrivals stretched by each ``--stretch`` factor (lighter loads). With ``--moves N``

@@ -1,8 +1,9 @@
 """Study (not a benchmark, not a test): is the certified LP's point inside the small hulls?
 
-Runs the certified LP (:func:`kvopt.hindsight.bounds.priced_lp.lp_bound`, every cut family, ``--cut-rounds``
-rounds) on paper-style instances of ``benchmarks/ip_paper.py`` (same seeds) and checks whether
-its final point ``x`` lies in three convex hulls that every schedule's 0/1 point lies in:
+Runs the certified LP (:func:`kvopt.hindsight.bounds.priced_lp.lp_bound`, every cut family,
+``--cut-rounds`` rounds) on paper-style instances of ``benchmarks/ip_paper.py`` (same seeds)
+and checks whether its final point ``x`` lies in three convex hulls that every schedule's 0/1
+point lies in:
 
 * **groups of requests**: for each group of ``k`` requests (pairs and triples), the hull of
   the group's feasible joint starts (the group alone fits: removing requests only frees

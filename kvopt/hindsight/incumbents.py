@@ -133,8 +133,9 @@ def backfill_schedule(instance: Instance, order: np.ndarray, scan: int) -> tuple
 BACKFILL_SCAN = 32
 
 
-#: moves of :func:`serial_search` before every :func:`kvopt.hindsight.solve.solve` (0.15 s at n = 10);
-#: its arrays span the serial horizon, so solve runs it only up to :data:`SERIAL_MAX_REQUESTS`
+#: moves of :func:`serial_search` before every :func:`kvopt.hindsight.solve.solve` (0.15 s at
+#: n = 10); its arrays span the serial horizon, so solve runs it only up to
+#: :data:`SERIAL_MAX_REQUESTS`
 SERIAL_MOVES = 1000
 #: after its ``moves`` list moves, :func:`serial_search` makes this many times as many again,
 #: this share of them changing one request's delay instead of the list
@@ -164,8 +165,9 @@ def best_priority_order(instance: Instance) -> tuple[np.ndarray, int, Schedule, 
     winning order again with backfilling (:func:`backfill_schedule`, :data:`BACKFILL_SCAN`).
     Returns the winning order, its backfilling scan (1: none), the verified schedule, its cost
     and the winner's name. Shortest-volume-first is Smith's rule for the memory-volume
-    relaxation (:func:`kvopt.hindsight.bounds.volume_bound`); on a heavily loaded 10,000-request trace it
-    beats MC-SF's order by 11%, and by 12.5% with backfilling (``benchmarks/trace_bound.py``).
+    relaxation (:func:`kvopt.hindsight.bounds.combinatorial.volume_bound`); on a heavily loaded
+    10,000-request trace it beats MC-SF's order by 11%, and by 12.5% with backfilling
+    (``benchmarks/trace_bound.py``).
     """
     best: tuple[np.ndarray, int, Schedule, int, str] | None = None
     for name, order in _key_orders(instance).items():
@@ -281,7 +283,7 @@ def serial_search(instance: Instance, rng: np.random.Generator, *, moves: int,
     """
     n = instance.num_requests
     if n == 0:
-        return Schedule.from_starts([], []), 0
+        return Schedule.from_starts([], np.zeros(0, np.int64)), 0
     if incumbent is None:
         incumbent = best_priority_list(instance)[0]
     candidates = list(_key_orders(instance).values())

@@ -1,8 +1,9 @@
 """Fixing by LP probing: columns in no schedule better than the incumbent, found by
 solving the LP relaxation once per column with that column fixed at 1.
 
-:func:`kvopt.hindsight.bounds.lp_certificate.reduced_cost_fixing` tests every column against one dual vector, the LP
-optimum's: a column's reduced cost is only a first-order estimate of what forcing it costs.
+:func:`kvopt.hindsight.bounds.lp_certificate.reduced_cost_fixing` tests every column against
+one dual vector, the LP optimum's: a column's reduced cost is only a first-order estimate of
+what forcing it costs.
 Probing re-solves the LP with the column forced (a few dual simplex iterations from the
 last probe's basis) and certifies the result the same way, by a Lagrangian bound at the probe's
 own dual vector. That vector also tests every other column, so one probe can fix many.
@@ -47,19 +48,20 @@ def probe_fixing(model: MilpModel, upper_bound: float, *, keep: np.ndarray | Non
     latency below ``upper_bound`` (the columns ``keep`` marks stay free in the returned model,
     so the incumbent stays feasible).
 
-    ``model`` is the integer program of :func:`kvopt.hindsight.milp.formulation.build` (its first rows
-    the assignment rows), possibly restricted and with cut rows that hold in every schedule,
-    e.g. the output of :func:`kvopt.hindsight.bounds.lp_certificate.reduced_cost_fixing`.
+    ``model`` is the integer program of :func:`kvopt.hindsight.milp.formulation.build` (its
+    first rows the assignment rows), possibly restricted and with cut rows that hold in every
+    schedule, e.g. the output of :func:`kvopt.hindsight.bounds.lp_certificate.reduced_cost_fixing`.
 
     Exact: let :math:`S` be the schedules of ``model`` of cost at most :math:`U - 1`. Each
     probe solves the LP relaxation with a column forced to 1 and the columns fixed so far at
-    0, and its dual vector yields the Lagrangian bound of :func:`kvopt.hindsight.bounds.lp_certificate.lagrangian_bound`
-    over the columns still allowed (valid for any multipliers: HiGHS's accuracy only decides
-    how strong it is), which bounds the cost of a schedule using column :math:`(i, k)` by
-    :math:`L + \sigma_{i,k}` (the bound plus the column's reduced cost above its request's
-    cheapest allowed column); a column whose bound exceeds :math:`U - 1` (plus a guard) is in
-    no schedule of :math:`S`, by induction over the fixings (each bound holds over the columns still
-    allowed, which contain every schedule of :math:`S`). The returned model keeps every
+    0, and its dual vector yields the Lagrangian bound of
+    :func:`kvopt.hindsight.bounds.lp_certificate.lagrangian_bound` over the columns still
+    allowed (valid for any multipliers: HiGHS's accuracy only decides how strong it is), which
+    bounds the cost of a schedule using column :math:`(i, k)` by :math:`L + \sigma_{i,k}` (the
+    bound plus the column's reduced cost above its request's cheapest allowed column); a
+    column whose bound exceeds :math:`U - 1` (plus a guard) is in no schedule of :math:`S`, by
+    induction over the fixings (each bound holds over the columns still allowed, which contain
+    every schedule of :math:`S`). The returned model keeps every
     schedule of :math:`S` and the ``keep`` columns, so if the incumbent is among them its
     optimum is the optimum of ``model``. If some request has no column left, :math:`S` is
     empty: no schedule beats :math:`U` (``proven``).
@@ -91,7 +93,7 @@ def probe_fixing(model: MilpModel, upper_bound: float, *, keep: np.ndarray | Non
     def certify(row_dual) -> None:
         """Fix, in ``allowed`` and in the LP, every column the multipliers ``row_dual`` rule out."""
         parts = lagrangian_parts(model, row_dual, allowed)
-        if parts is None:   # not a program of kvopt.hindsight.milp.formulation.build: no certificate
+        if parts is None:   # not a program of formulation.build: no certificate
             return
         value, excess = parts
         np.maximum(column_bound, value + excess, out=column_bound)

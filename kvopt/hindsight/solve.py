@@ -489,7 +489,8 @@ def solve(
     if exact is not None:
         exact.check(instance)   # refuse a model the backend cannot hold before any work
     if instance.num_requests == 0:
-        return SolveResult(SolveStatus.OPTIMAL, 0.0, 0.0, Schedule.from_starts([], []), backend,
+        empty = Schedule.from_starts([], np.zeros(0, np.int64))
+        return SolveResult(SolveStatus.OPTIMAL, 0.0, 0.0, empty, backend,
                            "empty instance", budget.elapsed(), "trivial")
     ctx = SolveContext(instance, options, budget, exact,
                        None if exact is not None else cast(Backend, loaded))

@@ -140,9 +140,10 @@ def core_bound(instance: Instance) -> Bound:
     Split the requests into those whose peak :math:`s + o` reaches a threshold and the rest.
     Every schedule, restricted to either part, is a feasible schedule of that part alone (fewer
     requests only free memory), so the total latency is at least the sum of a bound for each:
-    the large ones' cores never overlap (:func:`~kvopt.hindsight.cores.disjoint_cores`), a one-machine problem whose
-    completions are bounded by order statistics (:func:`~kvopt.hindsight.cores.order_statistics_bound`); the rest get
-    :func:`volume_bound`. The best threshold wins (O(n^2) per threshold).
+    the large ones' cores never overlap (:func:`~kvopt.hindsight.cores.disjoint_cores`), a
+    one-machine problem whose completions are bounded by order statistics
+    (:func:`~kvopt.hindsight.cores.order_statistics_bound`); the rest get :func:`volume_bound`.
+    The best threshold wins (O(n^2) per threshold).
     """
     t0 = time.perf_counter()
     best = max((split_bound(instance, m, r) for m, r in core_candidates(instance)), default=0)

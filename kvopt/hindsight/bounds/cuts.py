@@ -221,8 +221,8 @@ def conflict_clique_cuts(instance: Instance, model: MilpModel, x: np.ndarray, *,
         if value[members].sum() > 1 + tolerance:
             found.setdefault(tuple(sorted(members)), float(value[members].sum()))
     rows = []
-    for members in sorted(found, key=lambda m: -found[m])[:max_cuts]:
-        clique = _lift_clique(instance, model, support[list(members)], x)
+    for chosen in sorted(found, key=lambda m: -found[m])[:max_cuts]:
+        clique = _lift_clique(instance, model, support[list(chosen)], x)
         if len(np.unique(model.col_req[clique])) >= 2 and x[clique].sum() > 1 + tolerance:
             rows.append((clique, np.ones(len(clique)), 1.0))
     return rows

@@ -184,12 +184,13 @@ class DeadlineCuts:
         return int(((self.witness <= deadline[None, :]) & (deadline >= 0)[None, :])
                    .sum(axis=1).max())
 
-    def _candidates(self, x: np.ndarray, tolerance: float) -> list[tuple]:
+    def _candidates(self, x: np.ndarray,
+                    tolerance: float) -> list[tuple[float, np.ndarray, tuple[int, int] | None]]:
         """``(promise, deadline, (tau, m) or None)``, the most promising first."""
         n = self.instance.num_requests
         req, comp = self.model.col_req, self.completion
         support = np.flatnonzero(x > tolerance)
-        out = []
+        out: list[tuple[float, np.ndarray, tuple[int, int] | None]] = []
         for tau in np.unique(comp[support]).tolist():
             mass = np.bincount(req[support], weights=x[support] * (comp[support] <= tau),
                                minlength=n)
@@ -216,10 +217,10 @@ class DeadlineCuts:
                     if hi > lo:
                         at = lo + int(np.searchsorted(cum[lo:hi] - base[i], q - 1e-9))
                         deadline[i] = comp[order[min(at, hi - 1)]]
-                total = float(x[support][comp[support] <= deadline[req[support]]].sum())
-                met = self._witnessed(deadline)
-                if np.ceil(total - 1e-6) > met and total > 1 + tolerance:
-                    out.append((total - met, deadline, None))
+                mass_met = float(x[support][comp[support] <= deadline[req[support]]].sum())
+                witnessed = self._witnessed(deadline)
+                if np.ceil(mass_met - 1e-6) > witnessed and mass_met > 1 + tolerance:
+                    out.append((mass_met - witnessed, deadline, None))
         out.sort(key=lambda c: -c[0])
         return out
 
@@ -227,7 +228,7 @@ class DeadlineCuts:
              max_cuts: int = DEADLINE_MAX_CUTS) -> list[Row]:
         """Violated deadline cuts at the LP point ``x`` (rows ``(columns, coefficients, upper
         side)``), checking candidates until ``until`` (a ``time.perf_counter()`` value)."""
-        rows = []
+        rows: list[Row] = []
         req = self.model.col_req
         n_all = self.instance.num_requests
         checks = 0

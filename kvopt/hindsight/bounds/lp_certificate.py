@@ -61,7 +61,8 @@ def certified_dual_bound(model: MilpModel, row_dual: np.ndarray, *,
     row_of = np.repeat(np.arange(model.num_rows), np.diff(model.row_ptr))
     aty = np.bincount(model.col_idx, weights=model.values * y[row_of], minlength=model.num_cols)
     reduced = model.cost - aty
-    col_term = float(np.minimum(0.0, reduced) @ model.col_upper + np.maximum(0.0, reduced) @ model.col_lower)
+    col_term = float(np.minimum(0.0, reduced) @ model.col_upper
+                     + np.maximum(0.0, reduced) @ model.col_lower)
     if with_reduced_costs:
         return rhs_term + col_term + model.offset, reduced
     return rhs_term + col_term + model.offset

@@ -142,7 +142,8 @@ class _PricedLp:
         self.highs.setOptionValue("output_flag", False)
         self.highs.setOptionValue("solver", "simplex")
         inf = highspy.kHighsInf
-        self.highs.addRows(model.num_rows, np.where(np.isinf(model.row_lower), -inf, model.row_lower),
+        self.highs.addRows(model.num_rows,
+                           np.where(np.isinf(model.row_lower), -inf, model.row_lower),
                            np.where(np.isinf(model.row_upper), inf, model.row_upper), 0,
                            np.zeros(model.num_rows, dtype=np.int32), np.zeros(0, dtype=np.int32),
                            np.zeros(0))
@@ -182,7 +183,8 @@ class _PricedLp:
 
         if rows:
             on = [self.active[cols] for cols, _, _ in rows]
-            kept = [(self.position[cols[o]], vals[o]) for (cols, vals, _), o in zip(rows, on, strict=False)]
+            kept = [(self.position[cols[o]], vals[o])
+                    for (cols, vals, _), o in zip(rows, on, strict=True)]
             counts = np.array([len(idx) for idx, _ in kept], dtype=np.int64)
             self.highs.addRows(len(rows), np.full(len(rows), -highspy.kHighsInf),
                                np.array([upper for _, _, upper in rows], dtype=np.float64),

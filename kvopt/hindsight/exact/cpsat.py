@@ -24,15 +24,16 @@ two cut schedules off but keep an optimal one:
 
 The last two hold in every feasible schedule:
 
-* the *cores* of :func:`kvopt.hindsight.cores.disjoint_cores` never overlap (a no-overlap constraint);
-  they give the solver the near-serial structure of requests too large to run side by side;
+* the *cores* of :func:`kvopt.hindsight.cores.disjoint_cores` never overlap (a no-overlap
+  constraint); they give the solver the near-serial structure of requests too large to run
+  side by side;
 * pairwise completion order: for requests :math:`i, j`, either :math:`c_i \le c_j` and then
   :math:`k_j \ge c_i - D_{ij}`, or :math:`c_j \le c_i` and :math:`k_i \ge c_j - D_{ji}`, with
-  :math:`D` of :func:`kvopt.hindsight.cores.disjoint_cores` (its proof shows :math:`c_i - k_j \le D_{ij}`
-  whenever :math:`c_i \le c_j` and :math:`k_j < c_i`). One of the two orders always holds, so a
-  Boolean choosing it exists in every schedule. Pairs with :math:`D_{ij} = o_j` and
-  :math:`D_{ji} = o_i` are left out (no restriction). Measured on the n = 10 benchmark
-  instances, these took the hardest (near-serial) one from over 90 s to 5 s.
+  :math:`D` of :func:`kvopt.hindsight.cores.disjoint_cores` (its proof shows
+  :math:`c_i - k_j \le D_{ij}` whenever :math:`c_i \le c_j` and :math:`k_j < c_i`). One of the
+  two orders always holds, so a Boolean choosing it exists in every schedule. Pairs with
+  :math:`D_{ij} = o_j` and :math:`D_{ji} = o_i` are left out (no restriction). Measured on the
+  n = 10 benchmark instances, these took the hardest (near-serial) one from over 90 s to 5 s.
 """
 
 from __future__ import annotations
@@ -125,9 +126,9 @@ def cpsat_solve(instance: Instance, *, incumbent: list[int], upper_bound: int,
     objective = round(solver.objective_value) if found else None
     raw_bound = float(solver.best_objective_bound)
     bound = int(np.ceil(raw_bound - 1e-6)) if np.isfinite(raw_bound) else 0
-    return ExactResult(status == cp_model.OPTIMAL, objective, starts,
-                       objective if status == cp_model.OPTIMAL else bound,
-                       int(solver.num_branches))
+    if status == cp_model.OPTIMAL and objective is not None:
+        return ExactResult(True, objective, starts, objective, int(solver.num_branches))
+    return ExactResult(False, objective, starts, bound, int(solver.num_branches))
 
 
 def _solve_stoppable(solver, model, stop: threading.Event | None):
@@ -191,7 +192,8 @@ def _add_pair_structure(model, instance: Instance, start: list,
     peak = [s[i] + o[i] for i in range(n)]
     for i in range(n if n <= MAX_PAIRS_REQUESTS else 0):
         for j in range(i + 1, n):
-            # D_ij of kvopt.hindsight.cores.disjoint_cores: j's largest age at c_i if i completes first
+            # D_ij of kvopt.hindsight.cores.disjoint_cores: j's largest age at c_i if i
+            # completes first
             d_ij = min(o[j], max(0, instance.memory - peak[i] - s[j]))
             d_ji = min(o[i], max(0, instance.memory - peak[j] - s[i]))
             if d_ij >= o[j] and d_ji >= o[i]:
@@ -203,7 +205,8 @@ def _add_pair_structure(model, instance: Instance, start: list,
 
 
 def kth_completion_lower_bound(instance: Instance, k: int, *, lower: int = 0,
-                               time_limit_s: float | None = None, seed: int = 0) -> tuple[int, bool]:
+                               time_limit_s: float | None = None,
+                               seed: int = 0) -> tuple[int, bool]:
     r"""A proven lower bound on :math:`c_{(k)}`, the :math:`k`-th smallest completion round, over
     every feasible schedule, and whether it is exact: the least *makespan* of any :math:`k` of
     the requests scheduled alone.

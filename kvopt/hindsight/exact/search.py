@@ -190,10 +190,12 @@ def exact_search(instance: Instance, *, upper_bound: int | None = None,
 
     def walk(t0: int) -> list[int]:
         starts = [-1] * n
-        t, started, running = t0, 0, ()
+        t, started = t0, 0
+        running: tuple[tuple[int, int], ...] = ()
         while started != full:
             running = tuple(sorted((e, d) for e, d in running if e > t))
-            pending = t < last_arrival and any(not (started >> j) & 1 and a[j] > t for j in range(n))
+            pending = t < last_arrival and any(not (started >> j) & 1 and a[j] > t
+                                               for j in range(n))
             rel = tuple((e - t, d + t) for e, d in running)
             _, exact, choice = memo[(t if pending else -1, started, rel)]
             assert exact and choice is not None

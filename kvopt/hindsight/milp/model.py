@@ -46,7 +46,8 @@ class MilpModel:
         return len(self.values)
 
     def col_names(self) -> list[str]:
-        return [f"x_{i}_{k}" for i, k in zip(self.col_req.tolist(), self.col_start.tolist(), strict=False)]
+        return [f"x_{i}_{k}"
+                for i, k in zip(self.col_req.tolist(), self.col_start.tolist(), strict=True)]
 
     def rows(self):
         """Yield ``(name, lower, upper, cols, values)`` per row."""

@@ -40,7 +40,8 @@ def to_pulp(model: MilpModel, name: str = "kvopt") -> tuple[pulp.LpProblem, list
         [(cols[j], float(c)) for j, c in enumerate(model.cost) if c != 0], constant=model.offset
     ), "total_latency"
     for row_name, lo, hi, idx, val in model.rows():
-        expr = pulp.LpAffineExpression([(cols[j], float(v)) for j, v in zip(idx.tolist(), val.tolist(), strict=False)])
+        expr = pulp.LpAffineExpression([(cols[j], float(v))
+                                        for j, v in zip(idx.tolist(), val.tolist(), strict=True)])
         if lo == hi:
             prob += pulp.LpConstraint(expr, pulp.LpConstraintEQ, row_name, lo)
         else:
@@ -59,9 +60,10 @@ def _logged_bound(text: str, constant: float) -> float | None:
         logged = decimal.Decimal(text)
     except decimal.InvalidOperation:
         return None
-    if not logged.is_finite():
+    exponent = logged.as_tuple().exponent
+    if not logged.is_finite() or not isinstance(exponent, int):
         return None
-    return float(logged) - 0.5 * 10.0 ** logged.as_tuple().exponent + constant
+    return float(logged) - 0.5 * 10.0 ** exponent + constant
 
 
 _SOL_STATUS_WORDS = {

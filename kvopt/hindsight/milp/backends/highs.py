@@ -93,9 +93,8 @@ class HighsBackend:
         words = h.modelStatusToString(status)
         has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
         col_value = np.array(h.getSolution().col_value) if has_solution else None
-        bound = float(info.mip_dual_bound)
-        if not np.isfinite(bound):
-            bound = None
+        dual_bound = float(info.mip_dual_bound)
+        bound = dual_bound if np.isfinite(dual_bound) else None
         return RawSolve(
             col_value=col_value,
             objective=float(info.objective_function_value) if has_solution else None,
