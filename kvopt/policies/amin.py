@@ -69,11 +69,14 @@ may fit later (as for MC-SF), a ``double`` estimate jumps when progress reaches 
 ends. The projection ``max(k + est_i, t + 1)`` of refinement needs no call (it is a closed form
 of the round). :meth:`Amin.decide` returns the first round at which any of these changes what it
 would do: the first round the head of the queue fits (:func:`first_fit_round`, the exact rounds
-at which the check can switch), the next doubling round, the next penalty's end. Everything the
-policy keeps is a function of the events and its own decisions, never of when it was called, and
-its random draws happen only at evictions (overflow rounds, which every engine visits), so the
-event-skipping engine and the per-round loop give the same schedule
-(``tests/sim/test_engine.py``).
+at which the check can switch), the next doubling round, the next penalty's end. Two shortcuts
+give the same answers with less work: a head that does not fit round ``t + 1`` beside the running
+requests cannot fit before an event (that round only fills up), and when only an arrival changed
+the head, the checkpoints of the last check still describe the started set (:func:`fits_at`).
+Everything the policy keeps is a function of the events and its own decisions, never of when it
+was called, and its random draws happen only at evictions (overflow rounds, which every engine
+visits), so the event-skipping engine and the per-round loop give the same schedule, for every
+option (``tests/policies/test_amin.py``, ``tests/sim/test_engine.py``).
 """
 
 from __future__ import annotations
