@@ -54,5 +54,5 @@ clean:  ## remove the virtual environment and caches
 experiment-bins: $(STAMP)  ## Multi-Bin Batching figures B-F1..B-F5 beside the paper (~3 min, 2 cores) -> results/bins
 	$(PY) -m kvopt.bins.experiment --out results/bins
 
-experiment-intervals: $(STAMP)  ## A_max, A_min, H-SF: the alpha sweep on interval predictions (~8 min, 2 cores) -> results/intervals
+experiment-intervals: $(STAMP)  ## A_max, A_min, H-SF: the alpha sweep on interval predictions (~4 min, 2 cores) -> results/intervals
 	$(PY) -m kvopt.experiments.intervals --out results/intervals

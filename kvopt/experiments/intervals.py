@@ -36,9 +36,9 @@ A cell is one job (:mod:`kvopt.experiments.jobs`); its record is stored atomical
 run, ``DIR/report.md`` the tables, ``DIR/*.png`` the figures
 (:mod:`kvopt.experiments.intervals_report`).
 
-The default run takes about 6 minutes on two cores (``--workers 2``): ShareGPT, 3 seeds on the
-theory track (the spec asks 5: ``--seeds 5``; ``--traces sharegpt,azure-conv`` adds the second
-trace), 5 seeds on the OPT track.
+The default run took 245 s on two mostly free cores (``--workers 2``; 700 s while other jobs held
+them): ShareGPT, 3 seeds on the theory track (the spec asks 5: ``--seeds 5``;
+``--traces sharegpt,azure-conv`` adds the second trace), 5 seeds on the OPT track.
 """
 
 from __future__ import annotations
