@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test lint bench experiment-synthetic experiment-trace experiment-adversarial experiment-bins clean
+.PHONY: help install demo test lint bench experiment-synthetic experiment-trace experiment-adversarial experiment-bins experiment-intervals clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -53,3 +53,6 @@ clean:  ## remove the virtual environment and caches
 
 experiment-bins: $(STAMP)  ## Multi-Bin Batching figures B-F1..B-F5 beside the paper (~3 min, 2 cores) -> results/bins
 	$(PY) -m kvopt.bins.experiment --out results/bins
+
+experiment-intervals: $(STAMP)  ## A_max, A_min, H-SF: the alpha sweep on interval predictions (~4 min, 2 cores) -> results/intervals
+	$(PY) -m kvopt.experiments.intervals --out results/intervals

@@ -28,6 +28,7 @@ class Evaluation:
     latency: np.ndarray        # c_i - a_i, int64[n]
     num_clearings: int
     peak_memory_tokens: int    # the most KV cache any replica holds in any round
+    wasted_tokens: int = 0     # output tokens computed by runs that were then cleared
 
     @property
     def total_latency(self) -> int:
@@ -165,6 +166,7 @@ def verify(instance: Instance, schedule: Schedule, *, num_replicas: int = 1,
     a GPU segment that is not the last ends strictly before completing; the last segment is on
     the GPU and completes (progress ``o``); in every round each replica's KV cache holds at most
     ``instance.memory`` tokens, and its host memory at most ``host_memory`` (default: no limit).
+    Wasted tokens: the progress at its end of every segment followed by a restart (a clearing).
 
     Raises
     ------
@@ -191,9 +193,14 @@ def verify(instance: Instance, schedule: Schedule, *, num_replicas: int = 1,
             raise ScheduleError(f"replica {rep}: round {t} parks {int(host[rep, t])} tokens in "
                                 f"host memory, over its capacity {host_memory}")
     req, e = schedule.run_req, schedule.run_end
+    # a cleared segment loses everything its run had computed: its progress at its end
+    restart = np.zeros(len(req), dtype=bool)
+    restart[:-1] = ~last[:-1] & (_column(schedule, "run_progress")[1:] == 0)
+    gpu_rounds = np.where(_column(schedule, "run_tier") == GPU, e - schedule.run_start, 0)
+    wasted = int((_column(schedule, "run_progress") + gpu_rounds)[restart].sum())
     completion = np.empty(n, dtype=np.int64)
     completion[req[last]] = e[last]
     completion.flags.writeable = False
     latency = completion - instance.arrival
     latency.flags.writeable = False
-    return Evaluation(completion, latency, schedule.num_clearings, int(peak.max()))
+    return Evaluation(completion, latency, schedule.num_clearings, int(peak.max()), wasted)

@@ -30,17 +30,34 @@ def generate_synthetic(
     count: Annotated[int, typer.Option(min=1, help="Number of instances.")] = 1,
     num_requests: Annotated[int | None, typer.Option(
         min=1, help="Fix n (default: the paper's distribution).")] = None,
+    intervals: Annotated[str | None, typer.Option(
+        help="Write lower/upper: g1 (global), g2 (classes), g3 (per-request alpha).")] = None,
+    alpha: Annotated[float | None, typer.Option(help="Interval quality lower/upper in (0, 1].")]
+    = None,
+    placement: Annotated[str | None, typer.Option(help="g3: uniform, low or high.")] = None,
+    miss_prob: Annotated[float | None, typer.Option(help="g2: chance of a neighbouring class.")]
+    = None,
+    classes: Annotated[str | None, typer.Option(help="g2: geometric or quantile.")] = None,
 ) -> None:
-    """The paper's synthetic instances (spec section 6), seeded."""
+    """The paper's synthetic instances (spec section 6), seeded; with --intervals, interval
+    predictions (specs/prediction-intervals-and-bins.md A6) from a stream of the same seed."""
     from kvopt.generate import synthetic_set
     from kvopt.read import write_instance
+    from kvopt.sim.intervals import interval_model, interval_stream, with_intervals
 
     with _errors():
+        try:
+            model = interval_model(intervals, alpha, placement, miss_prob, classes)
+        except ValueError as exc:
+            raise KvoptError(str(exc)) from None
         if count == 1:
             _check_target(out)
         elif out.exists() and not out.is_dir():
             raise KvoptError(f"{out}: exists and is not a directory (count > 1 writes a directory)")
         instances = synthetic_set(arrivals.value, seed, count, num_requests=num_requests)
+        if model is not None:
+            instances = [with_intervals(inst, model, interval_stream(seed, j))
+                         for j, inst in enumerate(instances)]
         if count == 1:
             write_instance(out, instances[0])
             typer.echo(f"wrote {out}")

@@ -47,9 +47,12 @@ def simulate(
     # predictions every policy is shown, drawn from the seeded stream before the run (the draws
     # MC-SF once made itself at reset, so results are unchanged). They are refused for a policy
     # that does not read predictions, whose result they could not change.
+    # The instance's lower/upper columns are the intervals; H-SF, a clairvoyant reference, is
+    # always given the true outputs (its PolicySpec.predictions). `evictions` and
+    # `wasted_tokens` come from the verified schedule, for every policy.
     from kvopt.read import read_instance
     from kvopt.sim.engine import simulate as run_policy
-    from kvopt.sim.predictions import PointPredictions
+    from kvopt.sim.intervals import run_predictions
     from kvopt.verify import verify
 
     name = str(getattr(policy, "value", policy))
@@ -59,14 +62,17 @@ def simulate(
         if (eps or margin) and not spec.reads_predictions:
             raise KvoptError(f"--eps and --margin apply to {PREDICTION_READERS} (the policies "
                              f"that read predictions), not {name}")
+        if (eps or margin) and spec.predictions is not None:
+            raise KvoptError(f"--eps and --margin: {name} is always given exact predictions")
         rng = np.random.default_rng(seed)
-        predictions = PointPredictions(eps=eps, margin=margin).predict(inst, rng)
+        predictions = run_predictions(inst, rng, eps=eps, margin=margin, own=spec.predictions)
         schedule = run_policy(inst, spec(), rng=rng, predicted=predictions)
         evaluation = verify(inst, schedule)
     data = {
         "instance": inst.name, "policy": name,
         "total_latency": evaluation.total_latency, "average_latency": evaluation.average_latency,
-        "num_clearings": evaluation.num_clearings,
+        "num_clearings": evaluation.num_clearings, "evictions": evaluation.num_clearings,
+        "wasted_tokens": evaluation.wasted_tokens,
         "peak_memory_tokens": evaluation.peak_memory_tokens, **schedule.to_dict(),
     }
     if as_json:
@@ -77,7 +83,7 @@ def simulate(
         ["policy", name],
         ["total latency", f"{evaluation.total_latency} rounds"],
         ["average latency", f"{evaluation.average_latency:.4g} rounds"],
-        ["clearings", str(evaluation.num_clearings)],
+        ["clearings", f"{evaluation.num_clearings} ({evaluation.wasted_tokens} tokens wasted)"],
         ["peak memory", f"{evaluation.peak_memory_tokens} tokens"],
         ["starts", " ".join(map(str, data["starts"])) or "-"],
     ]

@@ -13,5 +13,8 @@ Each experiment runs as ``python -m kvopt.experiments.<name> --out results/<name
   per instance size;
 * :mod:`kvopt.experiments.trace`: the paper's real-data experiment on the traces we have
   (section 7; issue 4 items 4 and 5), simulated in seconds (:mod:`kvopt.sim.timed`), one job
-  per scenario and policy.
+  per scenario and policy;
+* :mod:`kvopt.experiments.intervals`: A_max, A_min and H-SF under interval predictions, the
+  alpha sweep against H-SF and the hindsight optimum (issue 27), one job per instance; its
+  tables and figures in :mod:`kvopt.experiments.intervals_report`.
 """

@@ -184,7 +184,9 @@ def evaluate_instance(
         hindsight = {**_hindsight_identity(digest, config), **about, "hindsight": opt.to_dict()}
     records = {}
     for label, policy, seed in config.runs() if runs is None else runs:
-        schedule = simulate(instance, POLICIES[policy](), rng=_policy_rng(digest, policy, seed))
+        spec = POLICIES[policy]    # H-SF brings its own (exact) predictions
+        schedule = simulate(instance, spec(), rng=_policy_rng(digest, policy, seed),
+                            predicted=spec.predictions)
         evaluation = verify(instance, schedule)
         records[label] = {
             **_run_identity(digest, policy, seed), **about,

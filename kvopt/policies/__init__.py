@@ -7,6 +7,12 @@ fresh policy: ``POLICIES["fcfs"]()``. The six alpha/beta configurations of
 ``specs/kv-scheduling.md`` section 5 are registered by name (``greedy-a0.3``,
 ``clear-a0.2-b0.1``, ...). :class:`Replay` needs a schedule, so it is exported but not
 registered.
+
+Interval predictions (``specs/prediction-intervals-and-bins.md`` Part A): ``amax``, ``amin``
+(the reconstructed default) and the A_min eviction orders the interval experiment compares
+(``amin-lowest-estimate``, ``amin-most-progress``, ``amin-random``), MC-SF fed the interval's
+bounds (``mcsf-upper``, ``mcsf-lower``, ``mcsf-mid``), and ``hsf``, the clairvoyant reference:
+its spec's :attr:`PolicySpec.predictions` tells the environment to give it the true outputs.
 """
 
 from __future__ import annotations
@@ -16,10 +22,15 @@ import functools
 from collections.abc import Callable
 
 from kvopt.policies.alpha import AlphaBetaClearing, AlphaGreedy, AlphaProtection
+from kvopt.policies.amax import Amax, McSfBound
+from kvopt.policies.amin import Amin
 from kvopt.policies.base import Policy, RoundRobin, Router
 from kvopt.policies.fcfs import Fcfs
+from kvopt.policies.hsf import Hsf
 from kvopt.policies.mcsf import McBenchmark, McSf
 from kvopt.policies.replay import Replay
+from kvopt.sim.intervals import ExactPredictions
+from kvopt.sim.predictions import PredictionModel
 
 __all__ = [
     "ALPHA_CONFIGS",
@@ -27,9 +38,13 @@ __all__ = [
     "AlphaBetaClearing",
     "AlphaGreedy",
     "AlphaProtection",
+    "Amax",
+    "Amin",
     "Fcfs",
+    "Hsf",
     "McBenchmark",
     "McSf",
+    "McSfBound",
     "Policy",
     "PolicySpec",
     "Replay",
@@ -51,11 +66,16 @@ class PolicySpec:
     reads_predictions
         Whether its decisions depend on the predictions (``predicted``, ``lower``, ``upper``):
         the environment's prediction noise changes nothing for a policy that does not.
+    predictions
+        The predictions the environment gives this policy instead of the run's, or ``None``
+        (the run's). Only the clairvoyant reference ``hsf`` has one (the true outputs): a
+        reference, not an online policy. Every runner passes it as ``predicted=``.
     """
 
     factory: Callable[[], Policy]
     description: str
     reads_predictions: bool = False
+    predictions: PredictionModel | None = None
 
     def __call__(self) -> Policy:
         return self.factory()
@@ -84,4 +104,22 @@ POLICIES: dict[str, PolicySpec] = {
                                reads_predictions=True),
     **dict(_alpha_spec(alpha, beta) for alpha, beta in ALPHA_CONFIGS),
     "fcfs": PolicySpec(Fcfs, "FCFS with vLLM-style recompute preemption"),
+    "amax": PolicySpec(Amax, "A_max: MC-SF on the interval's upper bound, never overflows",
+                       reads_predictions=True),
+    "amin": PolicySpec(Amin, "A_min (reconstructed): from the lower bound, refined as tokens "
+                             "come, evicting least progress first", reads_predictions=True),
+    **{f"amin-{order.replace('_', '-')}": PolicySpec(
+        functools.partial(Amin, evict_order=order),
+        f"A_min evicting by {order.replace('_', ' ')} first", reads_predictions=True)
+       for order in ("lowest_estimate", "most_progress", "random")},
+    "hsf": PolicySpec(Hsf, "H-SF: MC-SF on the true outputs (clairvoyant reference, not online)",
+                      reads_predictions=True, predictions=ExactPredictions()),
+    "mcsf-upper": PolicySpec(functools.partial(McSfBound, "upper"),
+                             "MC-SF planning with the interval's upper bound",
+                             reads_predictions=True),
+    "mcsf-lower": PolicySpec(functools.partial(McSfBound, "lower"),
+                             "MC-SF planning with the interval's lower bound",
+                             reads_predictions=True),
+    "mcsf-mid": PolicySpec(functools.partial(McSfBound, "mid"),
+                           "MC-SF planning with the interval's midpoint", reads_predictions=True),
 }

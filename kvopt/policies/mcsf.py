@@ -227,6 +227,11 @@ class McSf:
         else:
             heapq.heappop(self._heap)
 
+    def _victims(self, state: SimState) -> list[int]:
+        """Running requests to clear when round ``t + 1`` overflows: most recently started first
+        (a hook: A_max evicts by least progress with random ties)."""
+        return most_recent_victims(state, self._s)
+
     def decide(self, state: SimState) -> Decision:
         t = state.round
         if len(state.arrived):
@@ -236,7 +241,7 @@ class McSf:
                 del self._run[i]
             self._dirty = True
         if state.memory_next_tokens > state.memory:
-            victims = most_recent_victims(state, self._s)
+            victims = self._victims(state)
             for i in victims:
                 del self._run[i]
                 if self.requeue == "front":

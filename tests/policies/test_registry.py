@@ -1,4 +1,5 @@
-"""POLICIES: typed factories under the nine names, in order; what each reads."""
+"""POLICIES: typed factories under the nine names, in order, then the interval policies; what
+each reads; only the clairvoyant reference has its own predictions."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from kvopt.policies import POLICIES, PolicySpec, Replay
 
 NINE = ["mcsf", "mc-benchmark", "greedy-a0.3", "greedy-a0.25", "clear-a0.2-b0.2",
         "clear-a0.2-b0.1", "clear-a0.1-b0.2", "clear-a0.1-b0.1", "fcfs"]
+INTERVALS = ["amax", "amin", "amin-lowest-estimate", "amin-most-progress", "amin-random", "hsf",
+             "mcsf-upper", "mcsf-lower", "mcsf-mid"]
 
 
 def test_the_nine_names_in_order():
-    """The registry's keys are exactly the nine policies, in the CLI's order; Replay is not
-    registered."""
-    assert list(POLICIES) == NINE
+    """The registry's keys are the nine policies, in the CLI's order, then the interval
+    policies (issue 27); Replay is not registered."""
+    assert list(POLICIES) == NINE + INTERVALS
     assert all(spec.factory is not Replay for spec in POLICIES.values())
 
 
@@ -29,6 +32,16 @@ def test_each_spec_makes_a_fresh_policy_of_its_name():
 
 
 def test_only_mcsf_variants_read_predictions():
-    """MC-SF and MC-Benchmark plan with predictions; the alpha baselines and FCFS do not."""
+    """MC-SF, MC-Benchmark and the interval policies plan with predictions; the alpha baselines
+    and FCFS do not."""
     assert [n for n, spec in POLICIES.items() if spec.reads_predictions] == ["mcsf",
-                                                                             "mc-benchmark"]
+                                                                             "mc-benchmark",
+                                                                             *INTERVALS]
+
+
+def test_only_hsf_brings_its_own_predictions():
+    """The clairvoyant reference alone tells the environment to give it the true outputs."""
+    from kvopt.sim.intervals import ExactPredictions
+
+    assert {n for n, spec in POLICIES.items() if spec.predictions is not None} == {"hsf"}
+    assert isinstance(POLICIES["hsf"].predictions, ExactPredictions)

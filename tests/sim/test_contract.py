@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from kvopt.instance import Instance
 from kvopt.policies import POLICIES, McSf
 from kvopt.sim.engine import simulate
+from kvopt.sim.predictions import Predictions
 from kvopt.sim.reference import simulate_reference
 from kvopt.sim.state import Decision
 from kvopt.sim.timed import simulate_timed
@@ -101,6 +102,35 @@ def test_true_outputs_stay_hidden_until_completion(name, case, seed):
         simulate_timed(arrival_s, inst.prompt, inst.output, inst.memory, rec, LINEAR,
                        rng=np.random.default_rng(seed), predicted=predicted)
     assert_same_until_a_completion(x.log, y.log)
+
+
+#: the policies that read the interval columns (issue 27)
+INTERVAL_NAMES = [n for n in NAMES if n.startswith(("amax", "amin", "mcsf-"))]
+
+
+@st.composite
+def twin_outputs_with_intervals(draw):
+    """:func:`twin_outputs` with interval predictions (``lower <= upper``, unrelated to the
+    outputs) besides the point predictions."""
+    inst_x, inst_y, predicted = draw(twin_outputs())
+    memory = inst_x.memory
+    lower = [draw(st.integers(0, memory)) for _ in predicted]
+    upper = [lo + draw(st.integers(0, memory)) for lo in lower]
+    return inst_x, inst_y, Predictions(predicted, np.array(lower), np.maximum(1, upper))
+
+
+@pytest.mark.parametrize("name", INTERVAL_NAMES)
+@given(case=twin_outputs_with_intervals(), seed=st.integers(0, 2**16))
+@settings(max_examples=60, deadline=None)
+def test_true_outputs_stay_hidden_behind_intervals(name, case, seed):
+    """With interval predictions too, replacing the true outputs changes no decision of an
+    interval policy before a completion reveals one."""
+    inst_x, inst_y, predictions = case
+    for engine in (simulate, simulate_reference):
+        x, y = Recorder(POLICIES[name]()), Recorder(POLICIES[name]())
+        for inst, rec in ((inst_x, x), (inst_y, y)):
+            engine(inst, rec, rng=np.random.default_rng(seed), predicted=predictions)
+        assert_same_until_a_completion(x.log, y.log)
 
 
 @st.composite

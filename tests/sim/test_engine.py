@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kvopt.instance import Instance
-from kvopt.policies import POLICIES, McBenchmark, McSf, Replay
+from kvopt.policies import POLICIES, Amax, Amin, McBenchmark, McSf, McSfBound, Replay
 from kvopt.sim.engine import SimulationError, run, simulate
+from kvopt.sim.intervals import IntervalPredictions
 from kvopt.sim.predictions import PointPredictions
 from kvopt.sim.reference import simulate_reference
 from kvopt.sim.state import Decision
@@ -44,6 +45,17 @@ def policy_cases():
     out["mcsf-margin"] = (McSf, PointPredictions(eps=0.3, margin=0.2))
     out["mcsf-sorted-requeue"] = (lambda: McSf(requeue="sorted"), PointPredictions(eps=0.5))
     out["mc-benchmark-noisy"] = (McBenchmark, PointPredictions(eps=0.5))
+    # interval predictions (issue 27); every A_min option is in tests/policies/test_amin.py
+    out["amax-g2-miss"] = (Amax, IntervalPredictions(0.5, "g2", miss_prob=0.5))
+    out["amin-g3"] = (Amin, IntervalPredictions(0.25))
+    out["amin-g3-high"] = (Amin, IntervalPredictions(0.1, placement="high"))
+    out["amin-lowest-estimate-g2"] = (lambda: Amin(evict_order="lowest_estimate"),
+                                      IntervalPredictions(0.5, "g2"))
+    out["amin-double-penalty-g1"] = (lambda: Amin(refine="double", restart_penalty_steps=2),
+                                     IntervalPredictions(1, "g1"))
+    out["mcsf-lower-g3"] = (lambda: McSfBound("lower"), IntervalPredictions(0.25))
+    out["mcsf-mid-g2-miss"] = (lambda: McSfBound("mid"),
+                               IntervalPredictions(0.25, "g2", miss_prob=0.3))
     return out
 
 
