@@ -40,19 +40,19 @@ bench: $(STAMP)  ## benchmarks (not tests): IP at paper sizes, bounds, simulator
 # The experiments store one record per finished run under results/<name>/; rerunning a target
 # resumes where it stopped and reuses every record whose inputs and settings are unchanged.
 experiment-synthetic: $(STAMP)  ## the paper's 200 + 200 synthetic instances vs hindsight (~21 min, 2 cores)
-	$(PY) -m kvopt.experiments.synthetic --out results/synthetic
+	$(VENV)/bin/kvopt experiment synthetic --out results/synthetic
 
 experiment-trace: $(STAMP)  ## real-trace experiment in seconds (Azure conv, ShareGPT) -> results/trace
-	$(PY) -m kvopt.experiments.trace --out results/trace
+	$(VENV)/bin/kvopt experiment trace --out results/trace
 
 experiment-adversarial: $(STAMP)  ## MC-SF's ratio vs n on adversarial arrivals, table and plot
-	$(PY) -m kvopt.experiments.adversarial --out results/adversarial
+	$(VENV)/bin/kvopt experiment adversarial --out results/adversarial
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .hypothesis
 
 experiment-bins: $(STAMP)  ## Multi-Bin Batching figures B-F1..B-F5 beside the paper (~3 min, 2 cores) -> results/bins
-	$(PY) -m kvopt.bins.experiment --out results/bins
+	$(VENV)/bin/kvopt experiment bins --out results/bins
 
 experiment-intervals: $(STAMP)  ## A_max, A_min, H-SF: the alpha sweep on interval predictions (~4 min, 2 cores) -> results/intervals
-	$(PY) -m kvopt.experiments.intervals --out results/intervals
+	$(VENV)/bin/kvopt experiment intervals --out results/intervals

@@ -556,3 +556,24 @@ def test_ratio_with_kth_bounds_records_them(tmp_path):
     assert low["bound"] <= low["objective"] and high["bound"] <= high["objective"]
     record = json.loads(next((tmp_path / "kth" / "hindsight").glob("*.json")).read_text())
     assert record["config"]["kth_time_limit_s"] == 2
+
+
+def test_experiment_forwards_its_arguments(monkeypatch):
+    """`kvopt experiment NAME ARGS` runs that experiment's main with ARGS and its exit code."""
+    import kvopt.bins.experiment
+
+    seen = []
+    monkeypatch.setattr(kvopt.bins.experiment, "main", lambda argv: seen.append(argv) or 3)
+    result = runner.invoke(app, ["experiment", "bins", "--out", "x", "--quick"])
+    assert seen == [["--out", "x", "--quick"]] and result.exit_code == 3
+
+
+def test_experiment_lists_every_experiment():
+    """`kvopt experiment --help` names the five experiments; an unknown one is exit 2."""
+    from kvopt.cli.experiment import EXPERIMENTS
+
+    result = runner.invoke(app, ["experiment", "--help"])
+    assert result.exit_code == 0
+    assert set(EXPERIMENTS) == {"synthetic", "trace", "adversarial", "intervals", "bins"}
+    assert all(name in result.output for name in EXPERIMENTS)
+    assert runner.invoke(app, ["experiment", "nosuch"]).exit_code == 2
