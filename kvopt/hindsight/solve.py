@@ -55,6 +55,7 @@ from kvopt.hindsight.incumbents import (
     twins_in_order,
     warm_start_schedule,
 )
+from kvopt.hindsight.milp import formulation
 from kvopt.hindsight.milp.backends import Backend, InstanceBackend, get_backend, is_instance_backend
 from kvopt.hindsight.milp.decode import decode, encode
 from kvopt.hindsight.milp.formulation import ModelTooLargeError, build
@@ -65,7 +66,11 @@ from kvopt.result import SolveResult, SolveStatus
 from kvopt.schedule import Schedule
 from kvopt.verify import verify
 
-__all__ = ["Budget", "SolveContext", "SolveOptions", "solve"]
+__all__ = ["TOO_LARGE", "Budget", "SolveContext", "SolveInterrupted", "SolveOptions", "solve"]
+
+#: how ``backend_status`` starts when the integer program was too large to build and
+#: ``interval_if_too_large`` kept the best schedule found and the certified bound instead
+TOO_LARGE = "integer program too large"
 
 
 #: with a time limit, the certified LP gets this share of what is left, for up to
@@ -102,6 +107,17 @@ class SolveOptions:
     kth_time_limit_s: float | None = None
     deadline_time_limit_s: float | None = None
     probing: bool = True
+    interval_if_too_large: bool = False
+
+
+class SolveInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`solve`; ``partial`` holds the best verified schedule and the best
+    certified bound found so far (status ``feasible``, or ``no_solution`` before MC-SF's
+    schedule was verified)."""
+
+    def __init__(self, partial: SolveResult) -> None:
+        super().__init__("interrupted")
+        self.partial = partial
 
 
 class Budget:
@@ -194,6 +210,15 @@ class SolveContext:
         return SolveResult(status, self.cost, self.bound, self.schedule, self.options.backend,
                            self.words, self.budget.elapsed(), self.bound_source)
 
+    def partial(self) -> SolveResult:
+        """The best verified schedule and certified bound so far (for :class:`SolveInterrupted`):
+        ``no_solution`` before MC-SF's schedule is verified, else ``optimal`` or ``feasible``."""
+        status = (SolveStatus.NO_SOLUTION if self.schedule is None
+                  else SolveStatus.OPTIMAL if self.proven else SolveStatus.FEASIBLE)
+        return SolveResult(status, self.cost, self.bound, self.schedule, self.options.backend,
+                           "interrupted: the best schedule and bound so far",
+                           self.budget.elapsed(), self.bound_source)
+
 
 def _cheap_bounds(ctx: SolveContext) -> None:
     """The bounds without an LP: the sum of outputs, then the largest of memory volume, growth
@@ -255,8 +280,13 @@ def _integer_program(ctx: SolveContext) -> None:
     try:
         ctx.model = build(ctx.instance, upper_bound=ctx.cost)
     except ModelTooLargeError:
-        if ctx.exact is None:
+        if ctx.exact is not None:
+            return
+        if not ctx.options.interval_if_too_large:
             raise
+        size = formulation.count_nonzeros(ctx.instance, ctx.cost)
+        ctx.words = (f"{TOO_LARGE} ({size:,} nonzeros, limit {formulation.MAX_NONZEROS:,}): "
+                     "the best schedule found and the certified bound")
 
 
 def _lp(ctx: SolveContext) -> ExactResult | None:
@@ -415,6 +445,7 @@ def solve(
     kth_time_limit_s: float | None = None,
     deadline_time_limit_s: float | None = None,
     probing: bool = True,
+    interval_if_too_large: bool = False,
 ) -> SolveResult:
     """Solve the hindsight integer program of ``specs/kv-scheduling.md`` section 3.
 
@@ -477,10 +508,21 @@ def solve(
         (:class:`kvopt.hindsight.bounds.deadline.DeadlineCuts`, needs OR-Tools), run after the
         solver if it proved nothing, on windows narrowed by the best schedule found, which
         also serves as a witness.
+    interval_if_too_large
+        When the integer program of HiGHS or CBC would exceed
+        :data:`~kvopt.hindsight.milp.formulation.MAX_NONZEROS`, skip it (and the LP, built on
+        it) and return the best schedule found and the certified bound (``feasible``, unless
+        they meet), ``backend_status`` starting with :data:`TOO_LARGE`; otherwise (the default)
+        raise :class:`~kvopt.hindsight.milp.formulation.ModelTooLargeError`.
+
+    Raises
+    ------
+    SolveInterrupted
+        On Ctrl-C (a ``KeyboardInterrupt``), holding the best schedule and bound so far.
     """
     options = SolveOptions(backend, time_limit_s, mip_rel_gap, threads, seed, lp_first,
                            local_search_evaluations, serial_moves, kth_time_limit_s,
-                           deadline_time_limit_s, probing)
+                           deadline_time_limit_s, probing, interval_if_too_large)
     budget = Budget(time_limit_s)
     if deadline_time_limit_s is not None and not cpsat_available():
         raise KvoptError("deadline cuts need OR-Tools: pip install 'kvopt[cpsat]'")
@@ -494,6 +536,15 @@ def solve(
                            "empty instance", budget.elapsed(), "trivial")
     ctx = SolveContext(instance, options, budget, exact,
                        None if exact is not None else cast(Backend, loaded))
+    try:
+        _stages(ctx)
+    except KeyboardInterrupt:
+        raise SolveInterrupted(ctx.partial()) from None
+    return ctx.result()
+
+
+def _stages(ctx: SolveContext) -> None:
+    """The stages of the module's docstring, in order."""
     _cheap_bounds(ctx)
     _incumbent(ctx)
     _kth_bounds(ctx)
@@ -506,4 +557,3 @@ def solve(
         if not ctx.proven:
             _mip_solver(ctx, ctx.mip, mip, warm)
     _deadline_lp(ctx)
-    return ctx.result()
