@@ -55,6 +55,7 @@ from kvopt.hindsight.incumbents import (
     twins_in_order,
     warm_start_schedule,
 )
+from kvopt.hindsight.interrupt import SolveInterrupted, noting_ctrl_c
 from kvopt.hindsight.milp import formulation
 from kvopt.hindsight.milp.backends import Backend, InstanceBackend, get_backend, is_instance_backend
 from kvopt.hindsight.milp.decode import decode, encode
@@ -108,16 +109,6 @@ class SolveOptions:
     deadline_time_limit_s: float | None = None
     probing: bool = True
     interval_if_too_large: bool = False
-
-
-class SolveInterrupted(KeyboardInterrupt):
-    """Ctrl-C during :func:`solve`; ``partial`` holds the best verified schedule and the best
-    certified bound found so far (status ``feasible``, or ``no_solution`` before MC-SF's
-    schedule was verified)."""
-
-    def __init__(self, partial: SolveResult) -> None:
-        super().__init__("interrupted")
-        self.partial = partial
 
 
 class Budget:
@@ -180,6 +171,7 @@ class SolveContext:
     kth: np.ndarray | None = None
     model: MilpModel | None = None
     lp: Bound | None = None
+    interrupt: threading.Event = dataclasses.field(default_factory=threading.Event)
 
     @property
     def proven(self) -> bool:
@@ -303,10 +295,10 @@ def _lp(ctx: SolveContext) -> ExactResult | None:
         ctx.budget.keep_back(ctx.options.deadline_time_limit_s)
         ctx.lp, found = _lp_beside_solver(ctx, ctx.exact, ctx.model)
     elif ctx.options.time_limit_s is None:
-        ctx.lp = lp_bound(ctx.instance, ctx.model, kth=ctx.kth)
+        ctx.lp = lp_bound(ctx.instance, ctx.model, kth=ctx.kth, stop=ctx.interrupt.is_set)
     else:
         ctx.lp = lp_bound(ctx.instance, ctx.model, time_limit_s=ctx.budget.share(LP_SHARE),
-                          cut_rounds=LP_MAX_CUT_ROUNDS, kth=ctx.kth)
+                          cut_rounds=LP_MAX_CUT_ROUNDS, kth=ctx.kth, stop=ctx.interrupt.is_set)
     if ctx.lp is not None:
         ctx.raise_bound(ctx.lp.value, ctx.lp.source, "the incumbent meets the LP bound")
     if found is None:
@@ -334,8 +326,9 @@ def _lp_beside_solver(ctx: SolveContext, solver: InstanceBackend,
             lp = lp_bound(ctx.instance, model, time_limit_s=seconds, kth=ctx.kth,
                           cut_rounds=(HEADROOM_CUT_ROUNDS if seconds is None
                                       else LP_MAX_CUT_ROUNDS),
-                          stop=lambda: future.done() and future.result().proven)
-            if lp is not None and lp.value >= upper:
+                          stop=lambda: ctx.interrupt.is_set() or (
+                              future.done() and future.result().proven))
+            if lp is not None and lp.value >= upper or ctx.interrupt.is_set():
                 stop.set()
             return lp, future.result()
         except BaseException:
@@ -537,23 +530,33 @@ def solve(
     ctx = SolveContext(instance, options, budget, exact,
                        None if exact is not None else cast(Backend, loaded))
     try:
-        _stages(ctx)
+        with noting_ctrl_c(ctx.interrupt):
+            _stages(ctx)
     except KeyboardInterrupt:
         raise SolveInterrupted(ctx.partial()) from None
     return ctx.result()
 
 
 def _stages(ctx: SolveContext) -> None:
-    """The stages of the module's docstring, in order."""
+    """The stages of the module's docstring, in order, with a look at ``ctx.interrupt`` after
+    each (:func:`~kvopt.hindsight.interrupt.noting_ctrl_c`)."""
+
+    def go_on() -> bool:
+        if ctx.interrupt.is_set():
+            raise KeyboardInterrupt
+        return True
+
     _cheap_bounds(ctx)
     _incumbent(ctx)
     _kth_bounds(ctx)
     _integer_program(ctx)
     found = _lp(ctx)
-    if ctx.exact is not None and (found is not None or not ctx.proven):
+    if go_on() and ctx.exact is not None and (found is not None or not ctx.proven):
         _instance_solver(ctx, ctx.exact, found)
     elif ctx.mip is not None and ctx.model is not None and not ctx.proven:
         mip, warm = _fixing(ctx)
-        if not ctx.proven:
+        if go_on() and not ctx.proven:
             _mip_solver(ctx, ctx.mip, mip, warm)
+    go_on()
     _deadline_lp(ctx)
+    go_on()
