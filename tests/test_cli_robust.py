@@ -107,6 +107,27 @@ def test_ratio_of_a_small_instance_has_no_mode_key():
 
 
 # -------------------------------------------------------------------- --out, caps, dask
+def test_ratio_adding_a_policy_reuses_the_hindsight_solve(tmp_path, monkeypatch):
+    """``ratio --out`` goes through the runner's records: a second run with one more policy
+    solves nothing again and keeps the first run's records."""
+    out = tmp_path / "out"
+    first = invoke("ratio", SUBOPTIMAL, "--out", out, "--no-progress")
+    assert first.exit_code == 0, first.output
+    stored = (out / "hindsight" / "mcsf-suboptimal.json").read_bytes()
+    import kvopt.hindsight.solve as solve_module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the hindsight solve should be reused")
+
+    monkeypatch.setattr(solve_module, "solve", refuse)
+    second = invoke("ratio", SUBOPTIMAL, "--out", out, "--policies", "mcsf,fcfs",
+                    "--no-progress")
+    assert second.exit_code == 0, second.output
+    assert "1 hindsight solve(s) reused" in second.stdout
+    assert (out / "hindsight" / "mcsf-suboptimal.json").read_bytes() == stored
+    assert (out / "policies" / "mcsf-suboptimal" / "fcfs.json").exists()
+
+
 @pytest.fixture
 def no_work(monkeypatch):
     def refuse(*args, **kwargs):
@@ -128,7 +149,7 @@ def test_out_equal_to_an_input_directory_is_refused(tmp_path, capsys, no_work):
     src = tmp_path / "in"
     src.mkdir()
     (src / "a.json").write_text(SUBOPTIMAL.read_text())
-    err = _one_line_exit_2(capsys, "ratio", src, "--out", src / "." )
+    err = _one_line_exit_2(capsys, "ratio", src, "--out", src / ".")
     assert "is an input directory" in err
     assert sorted(p.name for p in src.iterdir()) == ["a.json"]
 

@@ -198,8 +198,8 @@ def bound(
     table = _table([[name, str(c), f"{gap(c):.2%}", str(k)] for name, (_, c, k) in ran.items()],
                    ["policy", "total latency", "certified gap", "clearings"])
     typer.echo(_pairs(rows) + "\n\n" + table + "\n\ncertified gap = (total latency - bound) / "
-               "total latency: how far above the optimum the policy is at most, as a share of "
-               "its cost")
+               "total latency: the share of its cost by\nwhich a schedule may at most exceed "
+               "the optimum")
 
 
 def _policy_costs(inst, names: tuple[str, ...]) -> dict[str, tuple]:

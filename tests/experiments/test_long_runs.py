@@ -24,9 +24,11 @@ POSIX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /
 
 
 def _kvopt(*args: str) -> subprocess.Popen[str]:
+    """``kvopt args`` in its own process group, as a terminal runs a command."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "kvopt.cli", *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
 
 
 def _ppid_and_state(pid: int) -> tuple[int, str] | None:
@@ -102,13 +104,15 @@ def test_sigkill_leaves_no_worker_and_the_rerun_resumes(tmp_path):
 
 @POSIX
 def test_ctrl_c_says_how_many_are_saved(tmp_path):
+    """Ctrl-C at a terminal reaches the whole process group: the workers ignore it, ``ratio``
+    stops them and says how many instances it saved."""
     src, out = _inputs(tmp_path), tmp_path / "out"
     proc = _kvopt("ratio", src, "--out", out, "--workers", "2", "--time-limit", "30",
                   "--no-progress")
     try:
         _wait_for(lambda: len(list(out.glob("hindsight/*.json"))) >= 2 or proc.poll() is not None)
         workers = _descendants(proc.pid)
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)
         _, stderr = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
