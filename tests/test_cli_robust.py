@@ -222,3 +222,19 @@ def test_ctrl_c_in_solve_prints_the_best_so_far(tmp_path):
     schedule = Schedule.from_starts(data["starts"], inst.output)
     assert verify(inst, schedule).total_latency == data["objective"]
     assert data["bound"] <= data["objective"]
+
+
+def test_ctrl_c_in_an_experiment_says_what_was_saved(monkeypatch, capsys):
+    """A command without its own Ctrl-C handler (``kvopt experiment``) still ends with one
+    line and exit code 130, saying what the runner saved."""
+    import kvopt.experiments.synthetic
+    from kvopt.experiments.runner import RunInterrupted
+
+    def interrupted(argv):
+        raise RunInterrupted(3, 10, True)
+
+    monkeypatch.setattr(kvopt.experiments.synthetic, "main", interrupted)
+    with pytest.raises(SystemExit) as exc:
+        main(["experiment", "synthetic", "--out", "x"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 130 and err == "interrupted: 3 of 10 saved; rerun to resume"

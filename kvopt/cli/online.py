@@ -170,10 +170,7 @@ def ratio(
             if out is not None:
                 write_outputs(result, out)
     except RunInterrupted as stop:
-        raise _interrupted(f"interrupted: {stop.saved} of {stop.total} saved; rerun to resume"
-                           if stop.stored else
-                           f"interrupted: {stop.saved} of {stop.total} done; nothing saved "
-                           "without --out") from None
+        raise _interrupted(f"interrupted: {stop}") from None
     except KeyboardInterrupt:
         raise _interrupted() from None
     for rec in result.records:

@@ -278,7 +278,8 @@ class RunInterrupted(KeyboardInterrupt):
     (``stored`` is False without an output directory)."""
 
     def __init__(self, saved: int, total: int, stored: bool) -> None:
-        super().__init__(f"{saved} of {total} saved")
+        super().__init__(f"{saved} of {total} saved; rerun to resume" if stored else
+                         f"{saved} of {total} done; nothing saved without an output directory")
         self.saved, self.total, self.stored = saved, total, stored
 
 
