@@ -63,8 +63,7 @@ from kvopt.profiles import load_profile
 from kvopt.read import read_trace_columns
 from kvopt.show_versions import versions
 from kvopt.sim.predictions import PointPredictions
-from kvopt.sim.timed import simulate_timed
-from kvopt.verify import verify
+from kvopt.sim.workload import Workload, run_verified, trace_workload
 
 __all__ = ["SCENARIOS", "Scenario", "main", "make_policy", "policy_names", "run_one"]
 
@@ -172,26 +171,24 @@ def memory_of(scenario: Scenario) -> int:
 def requests(scenario: Scenario, num_requests: int, seed: int, traces_dir: Path
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """``(arrival_s, prompt, output, dropped)`` of a scenario, oversized requests dropped."""
+    return workload(scenario, num_requests, seed, traces_dir).as_tuple()
+
+
+def workload(scenario: Scenario, num_requests: int, seed: int, traces_dir: Path) -> Workload:
+    """A scenario's requests (:class:`~kvopt.sim.workload.Workload`), oversized ones dropped."""
     rng = np.random.default_rng([seed, _crc(scenario.workload)])
     if scenario.source == "azure":
-        cols = _columns(str(traces_dir / AZURE_CONV))
-        n = min(num_requests, len(cols["prompt"]))
-        prompt, output = cols["prompt"][:n], cols["output"][:n]
-        arrival = cols["arrival_s"][:n]
+        wl = trace_workload(_columns(str(traces_dir / AZURE_CONV)), limit=num_requests,
+                            rate_per_s=scenario.rate, rng=rng, where=scenario.name)
     elif scenario.source == "sharegpt":
         cols = _columns(str(traces_dir / SHAREGPT))
         n = min(num_requests, len(cols["prompt"]))
         pick = rng.choice(len(cols["prompt"]), size=n, replace=False)
-        prompt, output = cols["prompt"][pick], cols["output"][pick]
-        arrival = None
+        wl = trace_workload({"prompt": cols["prompt"][pick], "output": cols["output"][pick]},
+                            rate_per_s=scenario.rate, rng=rng, where=scenario.name)
     else:
         raise ValueError(f"unknown source {scenario.source!r}")
-    if scenario.rate is not None:
-        arrival = np.cumsum(rng.exponential(1.0 / scenario.rate, size=n))
-    elif arrival is None:
-        raise ValueError(f"{scenario.name}: a length-only trace needs a Poisson rate")
-    keep = prompt + output <= memory_of(scenario)
-    return arrival[keep], prompt[keep], output[keep], int(n - keep.sum())
+    return wl.fitting(memory_of(scenario), drop=True)
 
 
 def _binned_mean(x: np.ndarray, y: np.ndarray, window_s: float) -> tuple[list, list]:
@@ -206,15 +203,14 @@ def run_one(scenario: Scenario, policy: str, num_requests: int, seed: int,
             traces_dir: str | Path = TRACES_DIR) -> dict[str, Any]:
     """Simulate one (scenario, policy), verify it, and return a JSON-ready record."""
     t0 = time.perf_counter()
-    arrival, prompt, output, dropped = requests(scenario, num_requests, seed, Path(traces_dir))
+    wl = workload(scenario, num_requests, seed, Path(traces_dir))
+    arrival, prompt, output, dropped = wl.as_tuple()
     memory = memory_of(scenario)
     tm = _profile().time_model
     rng = np.random.default_rng([seed, _crc(scenario.name), _crc(policy)])
-    res = simulate_timed(arrival, prompt, output, memory, make_policy(policy), tm, rng=rng,
-                         predicted=prediction_model(policy), name=scenario.name)
-    sim_s = time.perf_counter() - t0
-    ev = verify(res.instance, res.schedule)
-    met = res.metrics()
+    run = run_verified(wl, memory, make_policy(policy), tm, rng=rng,
+                       predicted=prediction_model(policy), name=scenario.name)
+    res, ev, met, sim_s = run.result, run.evaluation, run.metrics, run.sim_s
     span_arr = float(arrival.max() - arrival.min()) if len(arrival) else 0.0
     lat_w = max(1.0, span_arr / LATENCY_BINS)
     thr_w = max(1.0, float(res.round_end_s[-1]) / THROUGHPUT_BINS)
