@@ -415,7 +415,7 @@ def plot_ratio_vs_n(
     proven = np.array([p.opt_status == "optimal" for p in points])
     analytic = np.array([p.analytic_ratio for p in points], dtype=np.float64)
     order = np.argsort(ns, kind="stable")
-    fig = Figure(figsize=(7.0, 4.5))
+    fig = Figure(figsize=(7.0, 5.0), layout="constrained")
     ax = fig.add_subplot()
     if np.isfinite(analytic).all():
         ax.plot(ns[order], analytic[order], color="0.4", linestyle=":",
@@ -431,10 +431,10 @@ def plot_ratio_vs_n(
     ax.set_xlabel("n (requests)")
     ax.set_ylabel("competitive ratio")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    # below the axes: the points fill the panel wherever the ratio lies
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False)
     ax.set_title(title or f"{policy} on the adversarial arrival family")
     top = float(np.max(high))
     if math.isfinite(top):
         ax.set_ylim(0.0, top * 1.08)
-    fig.tight_layout()
     return _save(fig, path)

@@ -15,7 +15,9 @@ obtained here, see ``../shared/traces/README.md``):
   simulated server can almost sustain, to show the policies away from heavy overload.
 
 each at ``M = 16,492`` (the paper's) and at the profile's derived ``M``
-(``llama2-70b-a100x2``: 37,751). Round durations: the profile's
+(``llama2-70b-a100x2``: 37,751): ``azure-own-M16492``, ``azure-own-Mderived``, ...
+``--scenarios`` takes these names, or a workload name (``azure-own``) for both of its memories;
+a name that matches nothing is one line and exit code 2. Round durations: the profile's
 :class:`~kvopt.time_model.LinearBatchTime`, fitted to Vidur's predicted iteration times.
 Requests with ``prompt + output > M`` are dropped and counted (``dropped`` in the records).
 
@@ -35,7 +37,9 @@ written atomically by the runner, :mod:`kvopt.experiments.jobs`; a rerun with th
 ``num_requests`` and ``seed`` reuses it), ``table.md``,
 ``table.csv``, ``table.json``, ``latency_over_time.png`` (mean end-to-end latency of the
 requests arriving in each of 60 windows of the arrival span), ``throughput_over_time.png``
-(output tokens/s in 100 windows of the run),
+(output tokens/s in 100 windows of the run): one panel per scenario, with MC-SF, MC-Benchmark,
+FCFS and the two alpha/beta configurations of least mean latency (:func:`plotted_policies`),
+by their human names (:func:`kvopt.policies.display_name`), as are the Markdown tables;
 ``summary.md`` (the paper's numbers beside ours) and ``meta.json`` (versions, time model,
 arguments, wall time). Every schedule passes :func:`kvopt.verify.verify` before it is recorded.
 """
