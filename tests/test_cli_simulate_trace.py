@@ -1,27 +1,17 @@
-"""``kvopt simulate TRACE.csv --profile NAME``: the timed engine on a trace, from the CLI; and
-the shared helpers of :mod:`kvopt.sim.workload`."""
+"""``kvopt simulate TRACE.csv --profile NAME``: the timed engine on a trace, from the CLI."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from kvopt.cli import app
 from kvopt.instance import Instance
-from kvopt.policies import POLICIES
 from kvopt.profiles import load_profile
-from kvopt.read import read_trace_columns, write_instance
-from kvopt.sim.workload import (
-    Workload,
-    poisson_arrivals_s,
-    run_verified,
-    summary,
-    trace_workload,
-)
+from kvopt.read import write_instance
 
 DATA = Path(__file__).parent / "data"
 AZURE = DATA / "trace_azure.csv"      # 3 requests: (4, 4), (2, 3), (6, 2) tokens
@@ -180,34 +170,3 @@ def test_azure_conversation_slice():
     data = run_json(AZURE_CONV, "--profile", PROFILE, "--policy", "mcsf", "--limit", 2000)
     assert (data["requests"], data["completed"]) == (2000, 2000)
     assert data["p99_latency_s"] >= data["p50_latency_s"] > 0
-
-
-# ----------------------------------------------------------------------- kvopt.sim.workload
-def test_progress_is_called_up_to_the_end_and_changes_nothing():
-    """The engine's progress callback counts completed requests up to n; the run is the same
-    with it as without it."""
-    cols = read_trace_columns(VIDUR)
-    wl = trace_workload(cols)
-    tm = load_profile(PROFILE).time_model
-    seen: list[int] = []
-    a = run_verified(wl, 100, POLICIES["mcsf"](), tm, rng=np.random.default_rng(0),
-                     progress=seen.append)
-    b = run_verified(wl, 100, POLICIES["mcsf"](), tm, rng=np.random.default_rng(0))
-    assert seen[-1] == 4 and seen == sorted(seen)
-    assert summary(a) == summary(b)
-
-
-def test_workload_helpers():
-    """Poisson arrivals repeat for one seed and increase; a length-only trace needs a rate;
-    fitting drops and counts."""
-    x = poisson_arrivals_s(5, 10.0, np.random.default_rng(1))
-    assert np.array_equal(x, poisson_arrivals_s(5, 10.0, np.random.default_rng(1)))
-    assert np.all(np.diff(x) > 0) and x[0] > 0
-    lengths = {"prompt": np.array([1, 9]), "output": np.array([1, 1])}
-    with pytest.raises(ValueError, match="no timestamps"):
-        trace_workload(lengths)
-    wl = trace_workload(lengths, rate_per_s=1.0, rng=np.random.default_rng(0))
-    fit = wl.fitting(5, drop=True)
-    assert (fit.num_requests, fit.dropped) == (1, 1)
-    with pytest.raises(ValueError, match="request 1 needs 10 KV tokens"):
-        Workload(wl.arrival_s, wl.prompt, wl.output).fitting(5, drop=False)

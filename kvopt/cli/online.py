@@ -78,11 +78,7 @@ def simulate(
         help="Trace only: a progress bar on stderr when stderr is a terminal and the run "
              "takes over a second.")] = True,
 ) -> None:
-    """Run an online policy in the simulator; verify its schedule; print its latency.
-
-    An instance JSON runs in rounds; a trace CSV runs in seconds, with the profile's batch-time
-    model (kvopt simulate TRACE.csv --profile NAME --policy P).
-    """
+    """Run an online policy on an instance (rounds) or a trace (seconds); verify; print latency."""
     # --eps and --margin describe the environment, not the policy: they make the point
     # predictions every policy is shown, drawn from the seeded stream before the run (the draws
     # MC-SF once made itself at reset, so results are unchanged). They are refused for a policy
