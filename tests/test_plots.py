@@ -8,7 +8,16 @@ from conftest import make_instance
 
 from kvopt.adversarial import RatioPoint
 from kvopt.exceptions import ScheduleError
-from kvopt.plots import plot_ratio_cdf, plot_ratio_vs_n, plot_schedule
+from kvopt.plots import (
+    MAX_CURVES,
+    line_panels_figure,
+    plot_ratio_cdf,
+    plot_ratio_cdf_panels,
+    plot_ratio_vs_n,
+    plot_schedule,
+    ratio_cdf_figure,
+    split_series,
+)
 from kvopt.schedule import Schedule
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -42,7 +51,9 @@ def test_ratio_cdf_is_deterministic(tmp_path):
     ({"p": [(1.0, float("inf"))]}, "finite and positive"),
     ({"p": [0.0]}, "finite and positive"),
     ({"p": [(1.0, 1.1, 1.2)]}, "number or a \\(low, high\\) pair"),
-    ({f"p{j}": [1.0] for j in range(11)}, "at most 10"),
+    ({f"p{j}": [1.0] for j in range(7)}, "at most 6 curves per panel"),
+    ({"p": [(1.0, 1.1)], "q": [(1.0, 1.1)], "r": [(1.0, 1.2)], "s": [1.0]},
+     "at most 6 curves per panel, got 7"),
 ])
 def test_ratio_cdf_rejects_bad_input(tmp_path, series, match):
     """Each malformed input names what is wrong."""
@@ -92,3 +103,35 @@ def test_ratio_vs_n_rejects_bad_input(tmp_path, points, match):
     """Empty, non-positive n, inverted or infinite intervals."""
     with pytest.raises(ValueError, match=match):
         plot_ratio_vs_n(points, tmp_path / "r.png")
+
+
+# ------------------------------------------------------------------ panels of few curves
+def _lines_per_axes(fig) -> list[int]:
+    return [len(ax.get_lines()) for ax in fig.axes]
+
+
+def test_many_series_are_cut_into_panels_of_at_most_six_curves():
+    """18 interval series (two curves each) make 6 panels of 3 series; 7 exact ones, 2."""
+    series = {f"p{j}": [(1.0, 1.2), (1.1, 1.1)] for j in range(18)}
+    groups = split_series(series)
+    assert [len(g) for g in groups] == [3] * 6
+    fig = ratio_cdf_figure({f"panel {k}": g for k, g in enumerate(groups)})
+    assert len(fig.axes) == 6 and max(_lines_per_axes(fig)) <= MAX_CURVES
+    assert [len(g) for g in split_series({f"e{j}": [1.0, 1.1] for j in range(7)})] == [6, 1]
+
+
+def test_one_panel_figure_has_one_axes(tmp_path):
+    """A single series set is one panel, with no empty cells left in the figure."""
+    assert len(ratio_cdf_figure({"": {"MC-SF": [1.0, 1.2]}}).axes) == 1
+    fig = line_panels_figure([("only", {"MC-SF": ([0, 1], [2, 3]), "FCFS": ([0, 1], [3, 4])})],
+                             xlabel="time (min)", ylabel="latency (s)")
+    assert len(fig.axes) == 1
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["MC-SF", "FCFS"]
+    assert plot_ratio_cdf_panels({"a": [1.0]}, tmp_path / "one.png").stat().st_size > 1000
+
+
+def test_line_panels_refuse_a_crowded_panel():
+    """Seven curves in one panel is an error naming the panel."""
+    curves = {f"c{j}": ([0, 1], [0, j]) for j in range(7)}
+    with pytest.raises(ValueError, match="at most 6 curves per panel, got 7 in panel 'busy'"):
+        line_panels_figure([("busy", curves)], xlabel="x", ylabel="y")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,11 +31,28 @@ from kvopt.exceptions import KvoptError
 from kvopt.hindsight.incumbents import SERIAL_MOVES
 from kvopt.policies import POLICIES
 
-
 # ---------------------------------------------------------------------------------- simulate
+#: the options that only a trace takes (``simulate INSTANCE.json`` refuses them)
+_TRACE_ONLY = ("--profile", "--memory", "--rate", "--limit", "--drop-oversized")
+
+
+def _is_trace(path: Path) -> bool:
+    """A trace CSV or an instance JSON: by suffix (``.csv`` / ``.json``), else by content (an
+    instance is a JSON object, its first non-blank character ``{``)."""
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".json"):
+        return suffix == ".csv"
+    with path.open("rb") as f:
+        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return not head.startswith(b"{")
+
+
 @app.command()
 def simulate(
-    instance: Annotated[Path, typer.Argument(help="Instance JSON file.")],
+    instance: Annotated[Path, typer.Argument(
+        metavar="INSTANCE_OR_TRACE",
+        help="Instance JSON file (a run in rounds), or a request trace CSV, Vidur or Azure "
+             "format (a run in seconds; needs --profile).")],
     policy: Annotated[PolicyName, typer.Option(help="Online policy.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     eps: Annotated[float, typer.Option(
@@ -43,9 +61,27 @@ def simulate(
     margin: Annotated[float, typer.Option(
         min=0.0, help="Protection margin added to those predictions: ceil(p (1 + margin)).")]
     = 0.0,
-    seed: Annotated[int, typer.Option(min=0, help="Seed of the run's random stream.")] = 0,
+    seed: Annotated[int, typer.Option(
+        min=0, help="Seed of the run's random stream (and of --rate's arrivals).")] = 0,
+    profile: Annotated[str | None, typer.Option(
+        help="Trace only: LLM x GPU profile (kvopt profiles) giving the batch-time model and "
+             "the KV capacity.")] = None,
+    memory: Annotated[int | None, typer.Option(
+        min=1, help="Trace only: KV capacity M in tokens, instead of the profile's.")] = None,
+    rate: Annotated[float | None, typer.Option(
+        min=0.0,
+        help="Trace only: re-time the requests as a Poisson process at this many requests/s "
+             "(drawn from --seed) instead of the trace's timestamps.")] = None,
+    limit: Annotated[int | None, typer.Option(
+        min=1, help="Trace only: the first N requests (in time order).")] = None,
+    drop_oversized: Annotated[bool, typer.Option(
+        "--drop-oversized", help="Trace only: drop (and count) requests with prompt + output "
+                                 "over the memory instead of refusing the trace.")] = False,
+    progress: Annotated[bool, typer.Option(
+        help="Trace only: a progress bar on stderr when stderr is a terminal and the run "
+             "takes over a second.")] = True,
 ) -> None:
-    """Run an online policy in the simulator; verify its schedule; print its latency."""
+    """Run an online policy on an instance (rounds) or a trace (seconds); verify; print latency."""
     # --eps and --margin describe the environment, not the policy: they make the point
     # predictions every policy is shown, drawn from the seeded stream before the run (the draws
     # MC-SF once made itself at reset, so results are unchanged). They are refused for a policy
@@ -61,12 +97,26 @@ def simulate(
     name = str(getattr(policy, "value", policy))
     spec = POLICIES[name]
     with _errors():
-        inst = read_instance(instance)
         if (eps or margin) and not spec.reads_predictions:
             raise KvoptError(f"--eps and --margin apply to {PREDICTION_READERS} (the policies "
                              f"that read predictions), not {name}")
         if (eps or margin) and spec.predictions is not None:
             raise KvoptError(f"--eps and --margin: {name} is always given exact predictions")
+        trace_options = {"--profile": profile is not None, "--memory": memory is not None,
+                         "--rate": rate is not None, "--limit": limit is not None,
+                         "--drop-oversized": drop_oversized}
+        if _is_trace(instance):
+            if profile is None:
+                raise KvoptError(f"{instance}: a trace runs in seconds and needs --profile "
+                                 "(kvopt profiles lists them)")
+            _simulate_trace(instance, name, as_json=as_json, eps=eps, margin=margin, seed=seed,
+                            profile=profile, memory=memory, rate=rate, limit=limit,
+                            drop_oversized=drop_oversized, progress=progress)
+            return
+        if given := [opt for opt in _TRACE_ONLY if trace_options[opt]]:
+            raise KvoptError(f"{instance}: {given[0]} applies to a trace CSV, not to an "
+                             "instance JSON")
+        inst = read_instance(instance)
         rng = np.random.default_rng(seed)
         predictions = run_predictions(inst, rng, eps=eps, margin=margin, own=spec.predictions)
         schedule = run_policy(inst, spec(), rng=rng, predicted=predictions)
@@ -89,6 +139,81 @@ def simulate(
         ["clearings", f"{evaluation.num_clearings} ({evaluation.wasted_tokens} tokens wasted)"],
         ["peak memory", f"{evaluation.peak_memory_tokens} tokens"],
         ["starts", " ".join(map(str, data["starts"])) or "-"],
+    ]
+    typer.echo(_pairs(rows))
+
+
+def _simulate_trace(path: Path, name: str, *, as_json: bool, eps: float, margin: float,
+                    seed: int, profile: str, memory: int | None, rate: float | None,
+                    limit: int | None, drop_oversized: bool, progress: bool) -> None:
+    """``simulate TRACE.csv``: the timed engine on the trace, verified, summarised.
+
+    Streams: ``SeedSequence(seed).spawn(2)``, the first for the Poisson arrivals (``--rate``),
+    the second for the run (predictions, then the policy), so that re-timing does not shift
+    the policy's draws.
+    """
+    from kvopt.profiles import load_profile
+    from kvopt.read import read_trace_columns
+    from kvopt.sim.predictions import PointPredictions
+    from kvopt.sim.workload import run_verified, summary, trace_workload
+
+    spec = POLICIES[name]
+    prof = load_profile(profile)
+    capacity = prof.kv_capacity_tokens if memory is None else memory
+    arrival_seq, run_seq = np.random.SeedSequence(seed).spawn(2)
+    workload = trace_workload(read_trace_columns(path), limit=limit, rate_per_s=rate,
+                              rng=np.random.default_rng(arrival_seq), where=str(path))
+    workload = workload.fitting(capacity, drop=drop_oversized, where=str(path))
+    if workload.num_requests == 0:
+        raise KvoptError(f"{path}: no request fits in memory {capacity}")
+    predicted = spec.predictions
+    if predicted is None and (eps or margin):
+        predicted = PointPredictions(eps=eps, margin=margin)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        # disable=None: no bar unless stderr is a terminal; delay: none for a short run
+        bar = tqdm(total=workload.num_requests, unit="req", file=sys.stderr, disable=None,
+                   delay=1.0, desc=f"{name} on {path.name}", leave=False)
+
+    def update(done: int) -> None:
+        if bar is not None:
+            bar.update(done - bar.n)
+
+    try:
+        run = run_verified(workload, capacity, spec(), prof.time_model,
+                           rng=np.random.default_rng(run_seq), predicted=predicted,
+                           name=path.stem, progress=update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    data = {"trace": str(path), "policy": name, "profile": prof.name, "memory": capacity,
+            "seed": seed, "rate": rate, "eps": eps, "margin": margin,
+            "dropped": workload.dropped, **summary(run)}
+    if as_json:
+        _print_json(data)
+        return
+
+    def sec(x: float | None) -> str:
+        return "-" if x is None else f"{x:.4g} s"
+
+    timing = "own timestamps" if rate is None else f"Poisson {rate:g} req/s, seed {seed}"
+    rows = [
+        ["trace", f"{path} ({data['requests']} requests, {timing}"
+                  + (f", {workload.dropped} oversized dropped)" if workload.dropped else ")")],
+        ["profile", f"{prof.name} (memory {capacity} tokens)"],
+        ["policy", name + (f" (eps {eps:g}, margin {margin:g})" if eps or margin else "")],
+        ["completed", f"{data['completed']} of {data['requests']} (makespan "
+                      f"{sec(data['makespan_s'])})"],
+        ["latency", f"mean {sec(data['mean_latency_s'])}, p50 {sec(data['p50_latency_s'])}, "
+                    f"p99 {sec(data['p99_latency_s'])}"],
+        ["time to first token", f"mean {sec(data['mean_ttft_s'])}, p99 "
+                                f"{sec(data['p99_ttft_s'])}"],
+        ["time per output token", f"mean {sec(data['mean_tpot_s'])}"],
+        ["throughput", f"{data['throughput_tokens_per_s']:.4g} output tokens/s"],
+        ["clearings", f"{data['clearings']} ({data['wasted_tokens']} tokens wasted)"],
+        ["peak memory", f"{data['peak_memory_tokens']} tokens"],
     ]
     typer.echo(_pairs(rows))
 

@@ -95,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     from kvopt.plots import plot_ratio_vs_n
+    from kvopt.policies import display_name
     from kvopt.show_versions import versions
 
     t0 = time.perf_counter()
@@ -128,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_csv_atomic(out / "table.csv", rows)
     write_json_atomic(out / "table.json", {"config": meta, "points": rows,
                                            "versions": versions()}, indent=1)
-    plot_ratio_vs_n(points, out / "ratio-vs-n.png", policy="MC-SF")
+    plot_ratio_vs_n(points, out / "ratio-vs-n.png", policy=display_name("mcsf"))
     print(text)
     return 0
 

@@ -13,7 +13,8 @@ with a per-instance time limit, runs every registered policy, and writes to ``--
 * ``table.md``, ``table.csv``, ``table.json``: per arrival model and policy, the mean, best and
   worst ratio and the count exactly optimal, beside the paper's numbers for MC-SF.
 * ``ratios.csv``: one row per (instance, policy).
-* ``cdf-<policy>.png`` (both arrival models) and ``cdf-all-<model>.png`` (all policies).
+* ``cdf-<policy>.png`` (both arrival models) and ``cdf-all-<model>.png`` (all policies, cut
+  into panels of at most six curves, each labelled by its human name, MC-SF not ``mcsf``).
 * ``gantt-<instance>-<schedule>.png``: one instance's schedules (MC-SF, the best known hindsight
   schedule, and a clearing baseline) as Gantt charts over their memory profiles.
 
@@ -53,6 +54,7 @@ from kvopt.experiments.runner import ExperimentConfig, run
 from kvopt.generate import synthetic_set
 from kvopt.hindsight.incumbents import SERIAL_MOVES
 from kvopt.instance import Instance
+from kvopt.policies import display_name
 from kvopt.ratio import RatioReport, RatioSummary, aggregate, format_interval
 from kvopt.schedule import Schedule
 from kvopt.verify import verify
@@ -210,7 +212,7 @@ def markdown_table(rows: list[dict[str, Any]], hindsight: dict[str, Any],
         paper = [("-" if r[k] is None else (f"{r[k]:.3f}" if isinstance(r[k], float) else r[k]))
                  for k in ("paper_mean", "paper_worst", "paper_exactly_optimal")]
         lines.append(
-            f"| {r['arrival_model']} | {r['policy']} | "
+            f"| {r['arrival_model']} | {display_name(r['policy'])} | "
             f"{_fmt(r['mean_vs_best_known'], r['mean_vs_bound'])} | "
             f"{_fmt(r['best_vs_best_known'], r['best_vs_bound'])} | "
             f"{_fmt(r['worst_vs_best_known'], r['worst_vs_bound'])} | "
@@ -227,7 +229,7 @@ def _pick_gantt_instance(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _plots(out: Path, by_model: dict[str, list[dict[str, Any]]],
            by_name: dict[str, Instance], policies: Sequence[str]) -> list[Path]:
-    from kvopt.plots import plot_ratio_cdf, plot_schedule
+    from kvopt.plots import plot_ratio_cdf, plot_ratio_cdf_panels, plot_schedule
 
     def pairs(records: list[dict[str, Any]], policy: str) -> list[tuple[float, float]]:
         rr = [RatioReport.from_dict(r["policies"][policy]["ratio"]) for r in records]
@@ -236,13 +238,14 @@ def _plots(out: Path, by_model: dict[str, list[dict[str, Any]]],
     paths = []
     for policy in policies:
         series = {f"{m} arrivals": pairs(recs, policy) for m, recs in by_model.items() if recs}
-        paths.append(plot_ratio_cdf(series, out / f"cdf-{policy}.png",
-                                    title=f"{policy}: ratio CDF ({len(series)} arrival models)"))
+        paths.append(plot_ratio_cdf(
+            series, out / f"cdf-{policy}.png",
+            title=f"{display_name(policy)}: ratio CDF ({len(series)} arrival models)"))
     for model, recs in by_model.items():
-        if recs:
-            series = {p: pairs(recs, p) for p in policies}
-            paths.append(plot_ratio_cdf(series, out / f"cdf-all-{model}.png",
-                                        title=f"all policies, {model} arrivals"))
+        if recs:   # at most six curves a panel: the policies cut into panels, in order
+            series = {display_name(p): pairs(recs, p) for p in policies}
+            paths.append(plot_ratio_cdf_panels(series, out / f"cdf-all-{model}.png",
+                                               title=f"all policies, {model} arrivals"))
     recs = by_model.get("poisson") or by_model.get("zero") or []
     if recs and "mcsf" in policies:
         rec = _pick_gantt_instance(recs)
@@ -253,7 +256,7 @@ def _plots(out: Path, by_model: dict[str, list[dict[str, Any]]],
                   f"best known hindsight schedule ({hs['status']}, bound {hs['bound']:.0f})"}
         clearing = [p for p in policies if rec["policies"][p]["clearings"]]
         if clearing:
-            chosen[clearing[0]] = f"{clearing[0]} (a clearing baseline)"
+            chosen[clearing[0]] = f"{display_name(clearing[0])} (a clearing baseline)"
         for key, label in chosen.items():
             paths.append(plot_schedule(inst, scheds[key], out / f"gantt-{inst.name}-{key}.png",
                                        title=f"{inst.name}: {label}"))

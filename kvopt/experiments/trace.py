@@ -15,7 +15,9 @@ obtained here, see ``../shared/traces/README.md``):
   simulated server can almost sustain, to show the policies away from heavy overload.
 
 each at ``M = 16,492`` (the paper's) and at the profile's derived ``M``
-(``llama2-70b-a100x2``: 37,751). Round durations: the profile's
+(``llama2-70b-a100x2``: 37,751): ``azure-own-M16492``, ``azure-own-Mderived``, ...
+``--scenarios`` takes these names, or a workload name (``azure-own``) for both of its memories;
+a name that matches nothing is one line and exit code 2. Round durations: the profile's
 :class:`~kvopt.time_model.LinearBatchTime`, fitted to Vidur's predicted iteration times.
 Requests with ``prompt + output > M`` are dropped and counted (``dropped`` in the records).
 
@@ -35,7 +37,9 @@ written atomically by the runner, :mod:`kvopt.experiments.jobs`; a rerun with th
 ``num_requests`` and ``seed`` reuses it), ``table.md``,
 ``table.csv``, ``table.json``, ``latency_over_time.png`` (mean end-to-end latency of the
 requests arriving in each of 60 windows of the arrival span), ``throughput_over_time.png``
-(output tokens/s in 100 windows of the run),
+(output tokens/s in 100 windows of the run): one panel per scenario, with MC-SF, MC-Benchmark,
+FCFS and the two alpha/beta configurations of least mean latency (:func:`plotted_policies`),
+by their human names (:func:`kvopt.policies.display_name`), as are the Markdown tables;
 ``summary.md`` (the paper's numbers beside ours) and ``meta.json`` (versions, time model,
 arguments, wall time). Every schedule passes :func:`kvopt.verify.verify` before it is recorded.
 """
@@ -55,16 +59,16 @@ from typing import Any
 import numpy as np
 
 from kvopt.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
+from kvopt.exceptions import KvoptError
 from kvopt.experiments.jobs import Job, RecordStore, execute, safe_name
 from kvopt.metrics import throughput_timeline
-from kvopt.policies import POLICIES, McSf
+from kvopt.policies import POLICIES, McSf, display_name
 from kvopt.policies.base import Policy
 from kvopt.profiles import load_profile
 from kvopt.read import read_trace_columns
 from kvopt.show_versions import versions
 from kvopt.sim.predictions import PointPredictions
-from kvopt.sim.timed import simulate_timed
-from kvopt.verify import verify
+from kvopt.sim.workload import Workload, run_verified, trace_workload
 
 __all__ = ["SCENARIOS", "Scenario", "main", "make_policy", "policy_names", "run_one"]
 
@@ -172,26 +176,24 @@ def memory_of(scenario: Scenario) -> int:
 def requests(scenario: Scenario, num_requests: int, seed: int, traces_dir: Path
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """``(arrival_s, prompt, output, dropped)`` of a scenario, oversized requests dropped."""
+    return workload(scenario, num_requests, seed, traces_dir).as_tuple()
+
+
+def workload(scenario: Scenario, num_requests: int, seed: int, traces_dir: Path) -> Workload:
+    """A scenario's requests (:class:`~kvopt.sim.workload.Workload`), oversized ones dropped."""
     rng = np.random.default_rng([seed, _crc(scenario.workload)])
     if scenario.source == "azure":
-        cols = _columns(str(traces_dir / AZURE_CONV))
-        n = min(num_requests, len(cols["prompt"]))
-        prompt, output = cols["prompt"][:n], cols["output"][:n]
-        arrival = cols["arrival_s"][:n]
+        wl = trace_workload(_columns(str(traces_dir / AZURE_CONV)), limit=num_requests,
+                            rate_per_s=scenario.rate, rng=rng, where=scenario.name)
     elif scenario.source == "sharegpt":
         cols = _columns(str(traces_dir / SHAREGPT))
         n = min(num_requests, len(cols["prompt"]))
         pick = rng.choice(len(cols["prompt"]), size=n, replace=False)
-        prompt, output = cols["prompt"][pick], cols["output"][pick]
-        arrival = None
+        wl = trace_workload({"prompt": cols["prompt"][pick], "output": cols["output"][pick]},
+                            rate_per_s=scenario.rate, rng=rng, where=scenario.name)
     else:
         raise ValueError(f"unknown source {scenario.source!r}")
-    if scenario.rate is not None:
-        arrival = np.cumsum(rng.exponential(1.0 / scenario.rate, size=n))
-    elif arrival is None:
-        raise ValueError(f"{scenario.name}: a length-only trace needs a Poisson rate")
-    keep = prompt + output <= memory_of(scenario)
-    return arrival[keep], prompt[keep], output[keep], int(n - keep.sum())
+    return wl.fitting(memory_of(scenario), drop=True)
 
 
 def _binned_mean(x: np.ndarray, y: np.ndarray, window_s: float) -> tuple[list, list]:
@@ -206,15 +208,14 @@ def run_one(scenario: Scenario, policy: str, num_requests: int, seed: int,
             traces_dir: str | Path = TRACES_DIR) -> dict[str, Any]:
     """Simulate one (scenario, policy), verify it, and return a JSON-ready record."""
     t0 = time.perf_counter()
-    arrival, prompt, output, dropped = requests(scenario, num_requests, seed, Path(traces_dir))
+    wl = workload(scenario, num_requests, seed, Path(traces_dir))
+    arrival, prompt, output, dropped = wl.as_tuple()
     memory = memory_of(scenario)
     tm = _profile().time_model
     rng = np.random.default_rng([seed, _crc(scenario.name), _crc(policy)])
-    res = simulate_timed(arrival, prompt, output, memory, make_policy(policy), tm, rng=rng,
-                         predicted=prediction_model(policy), name=scenario.name)
-    sim_s = time.perf_counter() - t0
-    ev = verify(res.instance, res.schedule)
-    met = res.metrics()
+    run = run_verified(wl, memory, make_policy(policy), tm, rng=rng,
+                       predicted=prediction_model(policy), name=scenario.name)
+    res, ev, met, sim_s = run.result, run.evaluation, run.metrics, run.sim_s
     span_arr = float(arrival.max() - arrival.min()) if len(arrival) else 0.0
     lat_w = max(1.0, span_arr / LATENCY_BINS)
     thr_w = max(1.0, float(res.round_end_s[-1]) / THROUGHPUT_BINS)
@@ -279,43 +280,86 @@ def write_tables(out: Path, rows: list[dict[str, Any]]) -> None:
     write_csv_atomic(out / "table.csv", rows, columns=TABLE_COLUMNS)
     write_json_atomic(out / "table.json", rows, indent=1)
     lines = ["| " + " | ".join(TABLE_COLUMNS) + " |", "|" + "---|" * len(TABLE_COLUMNS)]
-    lines += ["| " + " | ".join(_fmt(r[c]) for c in TABLE_COLUMNS) + " |" for r in rows]
+    lines += ["| " + " | ".join(_fmt(display_name(r[c]) if c == "policy" else r[c])
+                                for c in TABLE_COLUMNS) + " |" for r in rows]
     write_text_atomic(out / "table.md", "\n".join(lines) + "\n")
 
 
-def write_plots(out: Path, records: list[dict[str, Any]], scenarios: list[Scenario]) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+#: the policies every over-time panel shows (more come from :func:`plotted_policies`)
+PLOT_FIXED = ("mcsf", "mc-benchmark", "fcfs")
+PLOT_ALPHA = 2                       # best alpha/beta configurations added to the plots
 
+
+def plotted_policies(records: list[dict[str, Any]]) -> list[str]:
+    """The policies of the over-time plots: MC-SF, MC-Benchmark and FCFS, and the
+    :data:`PLOT_ALPHA` alpha/beta configurations of least mean latency averaged over the
+    scenarios (each scenario's latencies divided by its MC-SF latency, so that no scenario
+    dominates), of those with records; at most five curves a panel."""
+    have = {r["policy"] for r in records}
+    fixed = [p for p in PLOT_FIXED if p in have]
+    mcsf = {r["scenario"]: r["metrics"]["latency_s"]["mean"] for r in records
+            if r["policy"] == "mcsf"}
+    score: dict[str, list[float]] = {}
+    for r in records:
+        if r["policy"] in BASE_POLICIES and r["policy"] not in PLOT_FIXED:
+            scale = mcsf.get(r["scenario"]) or 1.0
+            score.setdefault(r["policy"], []).append(r["metrics"]["latency_s"]["mean"] / scale)
+    best = sorted(score, key=lambda p: (sum(score[p]) / len(score[p]), p))[:PLOT_ALPHA]
+    return fixed + [p for p in BASE_POLICIES if p in best]
+
+
+def over_time_figure(records: list[dict[str, Any]], scenarios: list[Scenario], key: str) -> Any:
+    """The figure of ``latency_over_time`` or ``throughput_over_time``: one panel per scenario
+    (a one-scenario run: one panel), the policies of :func:`plotted_policies` by their human
+    names, one legend below the panels."""
+    from kvopt.plots import line_panels_figure
+
+    series, ylabel, xlabel = {
+        "latency_over_time": ("mean_latency_s", "mean end-to-end latency (s)",
+                              "arrival time (min)"),
+        "throughput_over_time": ("tokens_per_s", "output tokens/s", "time (min)"),
+    }[key]
     by = {(r["scenario"], r["policy"]): r for r in records}
-    for key, series, ylabel, fname in (
-        ("latency_over_time", "mean_latency_s", "mean latency (s)", "latency_over_time.png"),
-        ("throughput_over_time", "tokens_per_s", "output tokens/s", "throughput_over_time.png"),
-    ):
-        cols = 3
-        rows_n = math.ceil(len(scenarios) / cols)
-        fig, axes = plt.subplots(rows_n, cols, figsize=(6 * cols, 3.6 * rows_n), squeeze=False)
-        for ax, sc in zip(axes.flat, scenarios, strict=False):
-            for pol in BASE_POLICIES:
-                rec = by.get((sc.name, pol))
-                if rec is None:
-                    continue
+    policies = plotted_policies(records)
+    panels = []
+    for sc in scenarios:
+        curves = {}
+        for pol in policies:
+            if (rec := by.get((sc.name, pol))) is not None:
                 d = rec[key]
-                style = "-" if pol.startswith("mc") else ":"
-                width = 2.0 if pol == "mcsf" else 1.0
-                ax.plot(np.asarray(d["t"]) / 60.0, d[series], style, lw=width, label=pol)
-            ax.set_title(sc.name, fontsize=10)
-            ax.set_xlabel("time (min)" + (" of arrival" if key.startswith("lat") else ""))
-            ax.set_ylabel(ylabel)
-            ax.grid(alpha=0.3)
-        for ax in list(axes.flat)[len(scenarios):]:
-            ax.axis("off")
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9)
-        fig.tight_layout(rect=(0, 0.04, 1, 1))
-        fig.savefig(out / fname, dpi=90)
-        plt.close(fig)
+                curves[display_name(pol)] = (np.asarray(d["t"]) / 60.0, d[series])
+        panels.append((sc.name + (" (extra)" if sc.extra else ""), curves))
+    return line_panels_figure(panels, xlabel=xlabel, ylabel=ylabel,
+                              emphasis=display_name("mcsf"))
+
+
+def write_plots(out: Path, records: list[dict[str, Any]], scenarios: list[Scenario]) -> None:
+    """``latency_over_time.png`` and ``throughput_over_time.png`` (:func:`over_time_figure`)."""
+    from kvopt.plots import save_figure
+
+    for key in ("latency_over_time", "throughput_over_time"):
+        save_figure(over_time_figure(records, scenarios, key), out / f"{key}.png")
+
+
+def select_scenarios(names: list[str] | None) -> list[Scenario]:
+    """The scenarios named (all for ``None``): a full name (``azure-own-M16492``) picks one, a
+    workload (``azure-own``) both of its memories.
+
+    Raises
+    ------
+    KvoptError
+        For a name that matches no scenario, listing the valid ones.
+    """
+    if names is None:
+        return list(SCENARIOS)
+    valid = {sc.name for sc in SCENARIOS} | {sc.workload for sc in SCENARIOS}
+    if unknown := [n for n in names if n not in valid]:
+        raise KvoptError(f"--scenarios: unknown scenario {unknown[0]!r}; choose from "
+                         + ", ".join(dict.fromkeys([sc.workload for sc in SCENARIOS]
+                                                   + [sc.name for sc in SCENARIOS])))
+    if not names:
+        raise KvoptError("--scenarios: no scenario named")
+    return [sc for sc in SCENARIOS if sc.name in names or sc.workload in names]
 
 
 def _summary(records: list[dict[str, Any]], scenarios: list[Scenario], meta: dict[str, Any]
@@ -359,13 +403,14 @@ def _summary(records: list[dict[str, Any]], scenarios: list[Scenario], meta: dic
                     f"{rec['metrics']['throughput_tokens_per_s']:.0f}")
         lines.append(
             f"| {sc.name}{' (extra)' if sc.extra else ''} | {a:.1f} | {b:.1f} | "
-            f"{100 * (a / b - 1):+.1f}% | {best[0]:.1f} ({best[1]}) | "
+            f"{100 * (a / b - 1):+.1f}% | {best[0]:.1f} ({display_name(best[1])}) | "
             f"{'yes' if ahead else 'no'} | {lat(sc.name, 'fcfs'):.1f} | {load} |")
     lines += [
         "",
         "## Robustness (mean latency in s; MC-SF with noisy predictions and a 10% margin)",
         "",
-        "| scenario | " + " | ".join(p for p in policy_names() if p.startswith("mcsf")) + " |",
+        "| scenario | " + " | ".join(display_name(p) for p in policy_names()
+                                    if p.startswith("mcsf")) + " |",
         "|---|" + "---|" * sum(p.startswith("mcsf") for p in policy_names()),
     ]
     for sc in scenarios:
@@ -443,16 +488,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=20260101)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--traces-dir", type=Path, default=TRACES_DIR)
-    ap.add_argument("--scenarios", nargs="*", default=None, help="scenario names (default: all)")
-    ap.add_argument("--policies", nargs="*", default=None, help="policy names (default: all)")
+    ap.add_argument("--scenarios", nargs="*", default=None, metavar="SCENARIO",
+                    help="scenario names, or workloads meaning both memories (default: all): "
+                    + ", ".join(dict.fromkeys(sc.workload for sc in SCENARIOS)) + "; "
+                    + ", ".join(sc.name for sc in SCENARIOS))
+    ap.add_argument("--policies", nargs="*", default=None, metavar="POLICY",
+                    help="policy names (default: all): " + ", ".join(policy_names()))
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     out: Path = args.out
+    try:
+        scenarios = select_scenarios(args.scenarios)
+        policies = policy_names() if args.policies is None else list(args.policies)
+        if not policies:
+            raise KvoptError("--policies: no policy named")
+        for p in policies:
+            try:
+                make_policy(p)                   # fail early on a bad name
+            except ValueError as exc:
+                raise KvoptError(f"--policies: {exc}") from None
+    except KvoptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     (out / "runs").mkdir(parents=True, exist_ok=True)
-    scenarios = [s for s in SCENARIOS if args.scenarios is None or s.name in args.scenarios]
-    policies = policy_names() if args.policies is None else list(args.policies)
-    for p in policies:
-        make_policy(p)                       # fail early on a bad name
     store = RecordStore(out)
     records: dict[tuple[str, str], dict[str, Any]] = {}
     todo: dict[str, tuple[Scenario, str]] = {}

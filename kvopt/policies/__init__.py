@@ -28,6 +28,7 @@ from kvopt.policies.base import Policy, RoundRobin, Router
 from kvopt.policies.fcfs import Fcfs
 from kvopt.policies.hsf import Hsf
 from kvopt.policies.mcsf import McBenchmark, McSf
+from kvopt.policies.names import display_name
 from kvopt.policies.replay import Replay
 from kvopt.sim.intervals import ExactPredictions
 from kvopt.sim.predictions import PredictionModel
@@ -50,6 +51,7 @@ __all__ = [
     "Replay",
     "RoundRobin",
     "Router",
+    "display_name",
 ]
 
 

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -153,6 +154,7 @@ def simulate_timed(
     rng: np.random.Generator | None = None,
     predicted: PredictionsLike | None = None,
     name: str = "",
+    progress: Callable[[int], None] | None = None,
 ) -> TimedResult:
     """Run ``policy`` in seconds (module docstring); verify ``result.schedule`` before reporting.
 
@@ -171,6 +173,9 @@ def simulate_timed(
         The environment's predictions (module docstring): ``None`` (exact), point predictions
         or :class:`~kvopt.sim.predictions.Predictions` in the caller's order, or a prediction
         model applied in arrival order.
+    progress
+        Called with the number of completed requests, about every 1/200 of them and once at
+        the end (a progress bar's update); it cannot change the run.
 
     Raises
     ------
@@ -254,7 +259,12 @@ def simulate_timed(
     if n and arr_list[0] > 0:
         t = idle_rounds(0, 0.0, arr_list[0], math.inf)
     max_round_slack = 100 * total_output + 100
+    report_every = max(1, n // 200)
+    next_report = report_every
     while core.num_done < n:
+        if progress is not None and core.num_done >= next_report:
+            progress(core.num_done)
+            next_report = core.num_done + report_every
         now = float(tau[t])
         lo = ptr
         while ptr < n and arr_list[ptr] <= now:
@@ -314,6 +324,8 @@ def simulate_timed(
             raise SimulationError(f"{pname}: still running at round {t}, {max_round_slack} rounds "
                                   "after the last arrival: livelock?")
 
+    if progress is not None:
+        progress(core.num_done)
     # back to the caller's order
     inv = np.empty(n, dtype=np.int64)
     inv[order] = np.arange(n, dtype=np.int64)

@@ -78,3 +78,33 @@ def test_main_writes_outputs_and_rerun_skips(traces_dir, tmp_path, capsys):
     assert "32.11" in (out / "summary.md").read_text()
     assert trace.main(args) == 0
     assert json.loads((out / "meta.json").read_text())["computed"] == 0
+
+
+def test_unknown_scenario_is_one_line_and_exit_2(traces_dir, tmp_path, capsys):
+    """Issue 26: a scenario that matches nothing (the documented `azure-own` once did) is one
+    line naming it, exit 2, nothing written; a workload name picks both of its memories."""
+    out = tmp_path / "out"
+    assert trace.main(["--out", str(out), "--traces-dir", str(traces_dir),
+                       "--scenarios", "azure-nope"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --scenarios: unknown scenario 'azure-nope'")
+    assert not out.exists()
+    assert trace.main(["--out", str(out), "--policies", "mcsf-x"]) == 2
+    assert "--policies" in capsys.readouterr().err
+    assert [s.name for s in trace.select_scenarios(["azure-own"])] == [
+        "azure-own-M16492", "azure-own-Mderived"]
+
+
+def test_one_scenario_plot_has_one_panel_and_human_names(traces_dir, tmp_path):
+    """A one-scenario run draws one panel (no empty cells), its curves named MC-SF, FCFS, ...,
+    at most six of them."""
+    sc = next(s for s in trace.SCENARIOS if s.name == "azure-own-M16492")
+    records = [trace.run_one(sc, p, 30, 1, traces_dir)
+               for p in ("mcsf", "mc-benchmark", "greedy-a0.3", "greedy-a0.25",
+                         "clear-a0.1-b0.1", "fcfs")]
+    fig = trace.over_time_figure(records, [sc], "latency_over_time")
+    assert len(fig.axes) == 1
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[:3] == ["MC-SF", "MC-Benchmark", "FCFS"] and len(labels) == 5
+    assert len(fig.axes[0].get_lines()) <= 6
+    assert not any(name in labels for name in ("mcsf", "fcfs"))
