@@ -140,6 +140,7 @@ def bound(
     (cost - bound) / cost; with --policies, each policy's too."""
     from kvopt.hindsight.bounds import best_bound
     from kvopt.hindsight.incumbents import improved_priority_list, warm_start_schedule
+    from kvopt.policies.names import display_name
     from kvopt.read import read_instance
     from kvopt.verify import verify
 
@@ -181,7 +182,8 @@ def bound(
         return
     # --policies (new keys only then: the recorded `bound --json` outputs stay as they were)
     candidates = [("MC-SF", mcsf, upper), (f"priority list by {key}", listed, best)]
-    candidates += [(name, sched, cost) for name, (sched, cost, clearings) in ran.items()
+    candidates += [(display_name(name), sched, cost)
+                   for name, (sched, cost, clearings) in ran.items()
                    if clearings == 0]   # a schedule with clearings is not its start rounds
     source, schedule, cost = min((c for c in candidates if c[1] is not None),
                                  key=lambda c: c[2], default=("-", None, 0))
@@ -195,8 +197,9 @@ def bound(
         _print_json(data)
         return
     rows.append(["best schedule", f"{cost} rounds, {source} (certified gap {gap(cost):.2%})"])
-    table = _table([[name, str(c), f"{gap(c):.2%}", str(k)] for name, (_, c, k) in ran.items()],
-                   ["policy", "total latency", "certified gap", "clearings"])
+    table = _table([[display_name(name), name, str(c), f"{gap(c):.2%}", str(k)]
+                    for name, (_, c, k) in ran.items()],
+                   ["policy", "key", "total latency", "certified gap", "clearings"])
     typer.echo(_pairs(rows) + "\n\n" + table + "\n\ncertified gap = (total latency - bound) / "
                "total latency: the share of its cost by\nwhich a schedule may at most exceed "
                "the optimum")
