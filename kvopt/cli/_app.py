@@ -61,6 +61,11 @@ class ExportFormat(enum.StrEnum):
 
 
 EXIT_BAD_INPUT = 2
+#: exit code after Ctrl-C (128 + SIGINT, as a shell reports it)
+EXIT_INTERRUPTED = 130
+#: the most --threads and --workers accepted (kvopt.experiments.jobs.MAX_WORKERS): more is a
+#: typing error; a fixed number, so the limit does not depend on the machine
+MAX_PARALLEL = 256
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
@@ -123,6 +128,25 @@ SERIAL_HELP = ("Moves of the serial priority-list search (rounds can be held for
 
 DEADLINE_HELP = ("Seconds kept back from the solver for the certified LP with deadline cuts "
                  "(CP-SAT), run after it when it proved nothing.")
+
+
+def _parse_policies(text: str) -> tuple[str, ...]:
+    """``--policies``: 'all' or comma-separated registered names (duplicates dropped)."""
+    if text.strip() == "all":
+        return tuple(POLICIES)
+    names = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    if not names:
+        raise KvoptError("--policies: no policy named")
+    if unknown := [p for p in names if p not in POLICIES]:
+        raise KvoptError(f"--policies: unknown policy '{unknown[0]}'; choose from "
+                         f"{', '.join(POLICIES)} or all")
+    return names
+
+
+def _interrupted(message: str = "interrupted") -> typer.Exit:
+    """Ctrl-C: one line on stderr, exit code 130."""
+    typer.echo(message, err=True)
+    return typer.Exit(EXIT_INTERRUPTED)
 
 
 def _needs_cpsat(inst, option: str, used: bool) -> None:

@@ -12,7 +12,7 @@ import importlib
 
 import typer
 
-from kvopt.cli._app import app
+from kvopt.cli._app import _interrupted, app
 
 #: name -> (module with ``main(argv) -> int``, one line of help)
 EXPERIMENTS: dict[str, tuple[str, str]] = {
@@ -38,7 +38,10 @@ def _register(name: str, module: str, text: str) -> None:
         name, help=f"{text[0].upper()}{text[1:]} (python -m {module}).", add_help_option=False,
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
     def _run(ctx: typer.Context) -> None:
-        code = importlib.import_module(module).main(list(ctx.args))
+        try:
+            code = importlib.import_module(module).main(list(ctx.args))
+        except KeyboardInterrupt as stop:   # e.g. the runner's "N of M saved; rerun to resume"
+            raise _interrupted(f"interrupted: {stop}" if str(stop) else "interrupted") from None
         raise typer.Exit(int(code or 0))
 
 

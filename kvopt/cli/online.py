@@ -12,14 +12,17 @@ import typer
 from kvopt.cli._app import (
     DEADLINE_HELP,
     KTH_HELP,
+    MAX_PARALLEL,
     PREDICTION_READERS,
     SERIAL_HELP,
     BackendName,
     PolicyName,
     _errors,
     _fmt,
+    _interrupted,
     _needs_cpsat,
     _pairs,
+    _parse_policies,
     _print_json,
     _table,
     app,
@@ -216,18 +219,6 @@ def _simulate_trace(path: Path, name: str, *, as_json: bool, eps: float, margin:
 
 
 # ------------------------------------------------------------------------------------- ratio
-def _parse_policies(text: str) -> tuple[str, ...]:
-    if text.strip() == "all":
-        return tuple(POLICIES)
-    names = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
-    if not names:
-        raise KvoptError("--policies: no policy named")
-    if unknown := [p for p in names if p not in POLICIES]:
-        raise KvoptError(f"--policies: unknown policy '{unknown[0]}'; choose from "
-                         f"{', '.join(POLICIES)} or all")
-    return names
-
-
 def _ratio_tables(result: Any) -> str:
     from kvopt.ratio import RatioReport, format_interval
 
@@ -273,7 +264,7 @@ def ratio(
              "(hindsight/<instance>.json, policies/<instance>/<policy>.json); a rerun reuses "
              "every stored record, so adding a policy reuses the hindsight solves.")] = None,
     workers: Annotated[int | None, typer.Option(
-        min=1, help="Local worker processes (default: CPU count).")] = None,
+        min=1, max=MAX_PARALLEL, help="Local worker processes (default: CPU count).")] = None,
     scheduler: Annotated[str | None, typer.Option(
         help="dask.distributed scheduler address (needs the dask extra).")] = None,
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
@@ -284,20 +275,33 @@ def ratio(
     deadline_seconds: Annotated[float | None, typer.Option(min=0.0, help=DEADLINE_HELP)] = None,
 ) -> None:
     """Competitive ratios of online policies against the hindsight optimum."""
-    from kvopt.experiments.runner import ExperimentConfig, run, write_outputs
+    # --out is checked (a writable directory, not an input directory) before any work, and
+    # again by run() once the inputs are read. Ctrl-C stops the workers; the records stored so
+    # far stay and a rerun with the same --out resumes from them.
+    from kvopt.experiments.jobs import check_output_dir
+    from kvopt.experiments.runner import ExperimentConfig, RunInterrupted, run, write_outputs
 
-    with _errors():
-        names = _parse_policies(policies)
-        if out is not None and out.exists() and not out.is_dir():
-            raise KvoptError(f"{out}: exists and is not a directory")
-        _needs_cpsat(None, "--kth-seconds", kth_seconds is not None)
-        _needs_cpsat(None, "--deadline-seconds", deadline_seconds is not None)
-        config = ExperimentConfig(names, str(getattr(backend, "value", backend)), time_limit,
-                                  local_search, kth_seconds, deadline_seconds, serial_moves)
-        result = run(inputs, config, out_dir=out, workers=workers, scheduler=scheduler,
-                     progress=progress)
-        if out is not None:
-            write_outputs(result, out)
+    try:
+        with _errors():
+            names = _parse_policies(policies)
+            if out is not None:
+                check_output_dir(out, inputs)
+            _needs_cpsat(None, "--kth-seconds", kth_seconds is not None)
+            _needs_cpsat(None, "--deadline-seconds", deadline_seconds is not None)
+            config = ExperimentConfig(names, str(getattr(backend, "value", backend)), time_limit,
+                                      local_search, kth_seconds, deadline_seconds, serial_moves)
+            result = run(inputs, config, out_dir=out, workers=workers, scheduler=scheduler,
+                         progress=progress)
+            if out is not None:
+                write_outputs(result, out)
+    except RunInterrupted as stop:
+        raise _interrupted(f"interrupted: {stop}") from None
+    except KeyboardInterrupt:
+        raise _interrupted() from None
+    for rec in result.records:
+        if "hindsight_mode" in rec:
+            typer.echo(f"note: {rec['instance']}: hindsight {rec['hindsight_mode']}; its ratios "
+                       "are intervals [cost / best schedule, cost / bound]", err=True)
     if as_json:
         _print_json(result.to_dict())
     else:

@@ -40,17 +40,19 @@ import numpy as np
 
 from kvopt.atomic import write_csv_atomic, write_json_atomic
 from kvopt.exceptions import KvoptError
-from kvopt.experiments.jobs import Job, RecordStore, execute, safe_name
+from kvopt.experiments.jobs import Job, RecordStore, check_output_dir, execute, safe_name
 from kvopt.hindsight.incumbents import SERIAL_MOVES
 from kvopt.instance import Instance
 from kvopt.ratio import RatioReport, RatioSummary, aggregate
 from kvopt.read import read_instance
+from kvopt.schedule import Schedule
 from kvopt.show_versions import versions
-from kvopt.verify import verify
+from kvopt.verify import Evaluation, verify
 
 __all__ = [
-    "ExperimentConfig", "ExperimentResult", "collect_instance_paths", "evaluate_instance",
-    "instance_digest", "run", "summary_rows", "write_outputs",
+    "ExperimentConfig", "ExperimentResult", "RunInterrupted", "collect_instance_paths",
+    "evaluate_instance", "instance_digest", "policy_rng", "run", "run_policy", "summary_rows",
+    "write_outputs",
 ]
 
 #: format of the hindsight and policy records on disk
@@ -106,10 +108,29 @@ def instance_digest(instance: Instance) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _policy_rng(digest: str, policy: str, seed: int | None = None) -> np.random.Generator:
+def policy_rng(digest: str, policy: str, seed: int | None = None) -> np.random.Generator:
+    """The random stream of ``policy`` (and ``seed``) on the instance of content hash
+    ``digest`` (:func:`instance_digest`): what ``ratio`` and ``bound --policies`` run it with."""
     text = f"{digest}:{policy}" if seed is None else f"{digest}:{policy}:{seed}"
     return np.random.default_rng(int.from_bytes(hashlib.sha256(text.encode()).digest()[:8],
                                                 "little"))
+
+
+_policy_rng = policy_rng   # the name it had before
+
+
+def run_policy(instance: Instance, policy: str, digest: str | None = None,
+               seed: int | None = None) -> tuple[Schedule, Evaluation]:
+    """``policy``'s verified schedule on ``instance``, with the random stream ``ratio`` gives it
+    (:func:`policy_rng`); ``digest``: the instance's :func:`instance_digest`, if known."""
+    from kvopt.policies import POLICIES
+    from kvopt.sim.engine import simulate
+
+    spec = POLICIES[policy]    # H-SF brings its own (exact) predictions
+    digest = instance_digest(instance) if digest is None else digest
+    schedule = simulate(instance, spec(), rng=policy_rng(digest, policy, seed),
+                        predicted=spec.predictions)
+    return schedule, verify(instance, schedule)
 
 
 def _hindsight_identity(digest: str, config: ExperimentConfig) -> dict[str, Any]:
@@ -161,8 +182,6 @@ def evaluate_instance(
     """
     # Imported here: a dask worker or a fresh process imports only what it needs.
     from kvopt.hindsight.solve import solve
-    from kvopt.policies import POLICIES
-    from kvopt.sim.engine import simulate
 
     instance = Instance.from_dict(instance_data)
     digest = instance_digest(instance)
@@ -174,7 +193,8 @@ def evaluate_instance(
                     local_search_evaluations=config.local_search_evaluations,
                     serial_moves=config.serial_moves,
                     kth_time_limit_s=config.kth_time_limit_s,
-                    deadline_time_limit_s=config.deadline_time_limit_s)
+                    deadline_time_limit_s=config.deadline_time_limit_s,
+                    interval_if_too_large=True)
         if opt.schedule is None:
             raise KvoptError(f"{instance.name}: hindsight solve returned no schedule "
                              f"({opt.status.value}: {opt.backend_status})")
@@ -184,10 +204,7 @@ def evaluate_instance(
         hindsight = {**_hindsight_identity(digest, config), **about, "hindsight": opt.to_dict()}
     records = {}
     for label, policy, seed in config.runs() if runs is None else runs:
-        spec = POLICIES[policy]    # H-SF brings its own (exact) predictions
-        schedule = simulate(instance, spec(), rng=_policy_rng(digest, policy, seed),
-                            predicted=spec.predictions)
-        evaluation = verify(instance, schedule)
+        schedule, evaluation = run_policy(instance, policy, digest, seed)
         records[label] = {
             **_run_identity(digest, policy, seed), **about,
             "total_latency": evaluation.total_latency,
@@ -211,6 +228,8 @@ def _assemble(config: ExperimentConfig, hindsight: dict[str, Any],
     KvoptError
         When a policy beats a proven optimum (the simulator and the solver disagree).
     """
+    from kvopt.hindsight.solve import TOO_LARGE
+
     hs = hindsight["hindsight"]
     policies = {}
     for label in config.labels():
@@ -222,10 +241,14 @@ def _assemble(config: ExperimentConfig, hindsight: dict[str, Any],
             raise KvoptError(f"{hindsight['instance']}: policy {label}: {exc}") from None
         policies[label] = {k: v for k, v in run.items() if k not in _RUN_META}
         policies[label]["ratio"] = report.to_dict()
-    return {"format": VIEW_FORMAT, "instance": hindsight["instance"],
+    view = {"format": VIEW_FORMAT, "instance": hindsight["instance"],
             "digest": hindsight["digest"], "num_requests": hindsight["num_requests"],
             "memory": hindsight["memory"], "config": config.to_dict(), "hindsight": hs,
             "policies": policies, "versions": hindsight.get("versions")}
+    if str(hs.get("backend_status", "")).startswith(TOO_LARGE):
+        # only then, so the records of every other instance keep their recorded form
+        view["hindsight_mode"] = f"interval ({hs['backend_status']})"
+    return view
 
 
 def collect_instance_paths(inputs: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -248,6 +271,16 @@ def collect_instance_paths(inputs: Iterable[str | os.PathLike[str]]) -> list[Pat
         else:
             raise KvoptError(f"{item}: no such file or directory")
     return paths
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`run`: ``saved`` of ``total`` instances have every record stored
+    (``stored`` is False without an output directory)."""
+
+    def __init__(self, saved: int, total: int, stored: bool) -> None:
+        super().__init__(f"{saved} of {total} saved; rerun to resume" if stored else
+                         f"{saved} of {total} done; nothing saved without an output directory")
+        self.saved, self.total, self.stored = saved, total, stored
 
 
 @dataclasses.dataclass
@@ -347,6 +380,8 @@ def run(
     instances = _read_inputs(inputs)
     if not instances:
         raise KvoptError("no instances given")
+    if out_dir is not None:
+        check_output_dir(out_dir, [p for p in inputs if not isinstance(p, Instance)])
     names = [safe_name(inst.name or f"instance-{j}") for j, inst in enumerate(instances)]
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
@@ -386,8 +421,14 @@ def run(
             store.save(_run_key(names[j], *runs_of[label]), record)
             runs[j][label] = record
 
-    failed = execute(jobs, save, workers=workers, scheduler=scheduler, progress=progress,
-                     unit="instance", desc="ratio")
+    try:
+        failed = execute(jobs, save, workers=workers, scheduler=scheduler, progress=progress,
+                         unit="instance", desc="ratio")
+    except KeyboardInterrupt:
+        labels = config.labels()
+        saved = sum(h is not None and all(k in r for k in labels)
+                    for h, r in zip(hindsight, runs, strict=True))
+        raise RunInterrupted(saved, len(instances), out_dir is not None) from None
     errors = {int(job.label): message for job, message in failed}
     records, failures = [], []
     for j, inst in enumerate(instances):

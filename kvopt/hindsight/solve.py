@@ -55,6 +55,8 @@ from kvopt.hindsight.incumbents import (
     twins_in_order,
     warm_start_schedule,
 )
+from kvopt.hindsight.interrupt import SolveInterrupted, noting_ctrl_c
+from kvopt.hindsight.milp import formulation
 from kvopt.hindsight.milp.backends import Backend, InstanceBackend, get_backend, is_instance_backend
 from kvopt.hindsight.milp.decode import decode, encode
 from kvopt.hindsight.milp.formulation import ModelTooLargeError, build
@@ -65,7 +67,11 @@ from kvopt.result import SolveResult, SolveStatus
 from kvopt.schedule import Schedule
 from kvopt.verify import verify
 
-__all__ = ["Budget", "SolveContext", "SolveOptions", "solve"]
+__all__ = ["TOO_LARGE", "Budget", "SolveContext", "SolveInterrupted", "SolveOptions", "solve"]
+
+#: how ``backend_status`` starts when the integer program was too large to build and
+#: ``interval_if_too_large`` kept the best schedule found and the certified bound instead
+TOO_LARGE = "integer program too large"
 
 
 #: with a time limit, the certified LP gets this share of what is left, for up to
@@ -102,6 +108,7 @@ class SolveOptions:
     kth_time_limit_s: float | None = None
     deadline_time_limit_s: float | None = None
     probing: bool = True
+    interval_if_too_large: bool = False
 
 
 class Budget:
@@ -164,6 +171,7 @@ class SolveContext:
     kth: np.ndarray | None = None
     model: MilpModel | None = None
     lp: Bound | None = None
+    interrupt: threading.Event = dataclasses.field(default_factory=threading.Event)
 
     @property
     def proven(self) -> bool:
@@ -193,6 +201,15 @@ class SolveContext:
             status = SolveStatus.ERROR  # the incumbent and bound stay available, but say so
         return SolveResult(status, self.cost, self.bound, self.schedule, self.options.backend,
                            self.words, self.budget.elapsed(), self.bound_source)
+
+    def partial(self) -> SolveResult:
+        """The best verified schedule and certified bound so far (for :class:`SolveInterrupted`):
+        ``no_solution`` before MC-SF's schedule is verified, else ``optimal`` or ``feasible``."""
+        status = (SolveStatus.NO_SOLUTION if self.schedule is None
+                  else SolveStatus.OPTIMAL if self.proven else SolveStatus.FEASIBLE)
+        return SolveResult(status, self.cost, self.bound, self.schedule, self.options.backend,
+                           "interrupted: the best schedule and bound so far",
+                           self.budget.elapsed(), self.bound_source)
 
 
 def _cheap_bounds(ctx: SolveContext) -> None:
@@ -255,8 +272,13 @@ def _integer_program(ctx: SolveContext) -> None:
     try:
         ctx.model = build(ctx.instance, upper_bound=ctx.cost)
     except ModelTooLargeError:
-        if ctx.exact is None:
+        if ctx.exact is not None:
+            return
+        if not ctx.options.interval_if_too_large:
             raise
+        size = formulation.count_nonzeros(ctx.instance, ctx.cost)
+        ctx.words = (f"{TOO_LARGE} ({size:,} nonzeros, limit {formulation.MAX_NONZEROS:,}): "
+                     "the best schedule found and the certified bound")
 
 
 def _lp(ctx: SolveContext) -> ExactResult | None:
@@ -273,10 +295,10 @@ def _lp(ctx: SolveContext) -> ExactResult | None:
         ctx.budget.keep_back(ctx.options.deadline_time_limit_s)
         ctx.lp, found = _lp_beside_solver(ctx, ctx.exact, ctx.model)
     elif ctx.options.time_limit_s is None:
-        ctx.lp = lp_bound(ctx.instance, ctx.model, kth=ctx.kth)
+        ctx.lp = lp_bound(ctx.instance, ctx.model, kth=ctx.kth, stop=ctx.interrupt.is_set)
     else:
         ctx.lp = lp_bound(ctx.instance, ctx.model, time_limit_s=ctx.budget.share(LP_SHARE),
-                          cut_rounds=LP_MAX_CUT_ROUNDS, kth=ctx.kth)
+                          cut_rounds=LP_MAX_CUT_ROUNDS, kth=ctx.kth, stop=ctx.interrupt.is_set)
     if ctx.lp is not None:
         ctx.raise_bound(ctx.lp.value, ctx.lp.source, "the incumbent meets the LP bound")
     if found is None:
@@ -304,8 +326,9 @@ def _lp_beside_solver(ctx: SolveContext, solver: InstanceBackend,
             lp = lp_bound(ctx.instance, model, time_limit_s=seconds, kth=ctx.kth,
                           cut_rounds=(HEADROOM_CUT_ROUNDS if seconds is None
                                       else LP_MAX_CUT_ROUNDS),
-                          stop=lambda: future.done() and future.result().proven)
-            if lp is not None and lp.value >= upper:
+                          stop=lambda: ctx.interrupt.is_set() or (
+                              future.done() and future.result().proven))
+            if lp is not None and lp.value >= upper or ctx.interrupt.is_set():
                 stop.set()
             return lp, future.result()
         except BaseException:
@@ -415,6 +438,7 @@ def solve(
     kth_time_limit_s: float | None = None,
     deadline_time_limit_s: float | None = None,
     probing: bool = True,
+    interval_if_too_large: bool = False,
 ) -> SolveResult:
     """Solve the hindsight integer program of ``specs/kv-scheduling.md`` section 3.
 
@@ -477,10 +501,21 @@ def solve(
         (:class:`kvopt.hindsight.bounds.deadline.DeadlineCuts`, needs OR-Tools), run after the
         solver if it proved nothing, on windows narrowed by the best schedule found, which
         also serves as a witness.
+    interval_if_too_large
+        When the integer program of HiGHS or CBC would exceed
+        :data:`~kvopt.hindsight.milp.formulation.MAX_NONZEROS`, skip it (and the LP, built on
+        it) and return the best schedule found and the certified bound (``feasible``, unless
+        they meet), ``backend_status`` starting with :data:`TOO_LARGE`; otherwise (the default)
+        raise :class:`~kvopt.hindsight.milp.formulation.ModelTooLargeError`.
+
+    Raises
+    ------
+    SolveInterrupted
+        On Ctrl-C (a ``KeyboardInterrupt``), holding the best schedule and bound so far.
     """
     options = SolveOptions(backend, time_limit_s, mip_rel_gap, threads, seed, lp_first,
                            local_search_evaluations, serial_moves, kth_time_limit_s,
-                           deadline_time_limit_s, probing)
+                           deadline_time_limit_s, probing, interval_if_too_large)
     budget = Budget(time_limit_s)
     if deadline_time_limit_s is not None and not cpsat_available():
         raise KvoptError("deadline cuts need OR-Tools: pip install 'kvopt[cpsat]'")
@@ -494,16 +529,34 @@ def solve(
                            "empty instance", budget.elapsed(), "trivial")
     ctx = SolveContext(instance, options, budget, exact,
                        None if exact is not None else cast(Backend, loaded))
+    try:
+        with noting_ctrl_c(ctx.interrupt):
+            _stages(ctx)
+    except KeyboardInterrupt:
+        raise SolveInterrupted(ctx.partial()) from None
+    return ctx.result()
+
+
+def _stages(ctx: SolveContext) -> None:
+    """The stages of the module's docstring, in order, with a look at ``ctx.interrupt`` after
+    each (:func:`~kvopt.hindsight.interrupt.noting_ctrl_c`)."""
+
+    def go_on() -> bool:
+        if ctx.interrupt.is_set():
+            raise KeyboardInterrupt
+        return True
+
     _cheap_bounds(ctx)
     _incumbent(ctx)
     _kth_bounds(ctx)
     _integer_program(ctx)
     found = _lp(ctx)
-    if ctx.exact is not None and (found is not None or not ctx.proven):
+    if go_on() and ctx.exact is not None and (found is not None or not ctx.proven):
         _instance_solver(ctx, ctx.exact, found)
     elif ctx.mip is not None and ctx.model is not None and not ctx.proven:
         mip, warm = _fixing(ctx)
-        if not ctx.proven:
+        if go_on() and not ctx.proven:
             _mip_solver(ctx, ctx.mip, mip, warm)
+    go_on()
     _deadline_lp(ctx)
-    return ctx.result()
+    go_on()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import highspy
 import numpy as np
 
+from kvopt.hindsight.interrupt import CTRL_C
 from kvopt.hindsight.milp.model import MilpModel, RawSolve
 
 __all__ = ["HEURISTICS_MAX_FREE_COLUMNS", "PRESOLVE_MAX_NONZEROS", "HighsBackend", "to_highs"]
@@ -87,6 +88,8 @@ class HighsBackend:
         # asking for another size fails ("global scheduler has already been initialized"), so
         # the pool is rebuilt for this run
         highspy.Highs.resetGlobalScheduler(True)
+        # Ctrl-C during solve() (kvopt.hindsight.interrupt): stop at HiGHS's next check
+        h.cbMipInterrupt += lambda event: event.interrupt() if CTRL_C.is_set() else None
         run_status = h.run()
         status = h.getModelStatus()
         info = h.getInfo()
