@@ -1,0 +1,410 @@
+"""The event-driven cluster engine: per-unit cores with their own KV pool and clock.
+
+A *unit* is a replica serving on its own (data parallel) or a group of replicas serving as a
+pipeline (:mod:`kvopt.cluster.param`). Each unit has a KV pool in blocks of 16 tokens, a queue,
+the requests resident in its pool (running, or stalled while their KV moves) and a clock: the
+end of its current iteration. One global event loop advances whatever happens first: an
+arrival (routed at once, :mod:`kvopt.cluster.router`), the end of a unit's iteration, the end
+of a transfer, or a handler's periodic check.
+
+One iteration of a unit (spec section 4.1):
+
+1. every running request is to decode one token; it needs the blocks of ``prompt + generated``
+   tokens (the KV of every token it has, as in vLLM). When they do not fit, the handler
+   frees room (:mod:`kvopt.cluster.handlers`: recompute, swap, migrate, param) by preempting
+   the most recently arrived running request, repeatedly;
+2. unless a request was preempted in this iteration (vLLM's rule), queued requests are admitted
+   in queue order while their prefill's blocks fit under the pool minus the 1% watermark, up
+   to 256 resident requests and 8192 prefill tokens (one longer prompt is admitted alone);
+3. the iteration takes the roofline step time of its prefill tokens plus one token per decode
+   (a group: the pipeline pass, :mod:`kvopt.cluster.steptime`); at its end every prefilled
+   request emits its next token (the first, or the next after a recompute) and every decoding
+   one its next; a request that reaches its output length completes and frees its blocks.
+
+A request holds the blocks of ``prompt + generated`` tokens while it decodes its next token, so
+at most ``prompt + output - 1`` tokens. Everything that moves KV or recomputes it is charged in
+time by the handler; :mod:`kvopt.cluster.verify` checks the iteration log independently.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+from array import array
+from collections.abc import Callable
+from typing import Any
+
+from kvopt.cluster.config import ClusterConfig, Workload
+from kvopt.cluster.hardware import BLOCK_TOKENS, Preset, load_preset
+from kvopt.cluster.network import Interconnect
+from kvopt.cluster.steptime import StepTime
+from kvopt.exceptions import KvoptError
+
+__all__ = ["QUEUED", "RUNNING", "STALLED", "SWAPPED", "DONE", "Handler", "Sim", "Unit"]
+
+QUEUED, RUNNING, STALLED, SWAPPED, DONE = range(5)
+
+
+def blocks(tokens: int) -> int:
+    return -(-tokens // BLOCK_TOKENS)
+
+
+class Unit:
+    """A replica, or a group of replicas running as a pipeline."""
+
+    def __init__(self, uid: int, members: tuple[int, ...], cap: int, watermark: float,
+                 max_running: int, max_prefill: int) -> None:
+        self.uid, self.members, self.g = uid, members, len(members)
+        self.cap = cap                      # KV pool in blocks
+        self.wm = int(watermark * cap)      # blocks kept free at admission
+        self.admit_cap = cap                # lowered while a group restores
+        self.max_running, self.max_prefill = max_running, max_prefill
+        self.used = 0                       # allocated blocks: resident requests + reservations
+        self.queue: collections.deque[int] = collections.deque()
+        self.queued_blocks = 0              # blocks the queue's prefills need
+        self.running: list[int] = []        # resident, decoding
+        self.stalled: set[int] = set()      # resident, waiting for a transfer
+        self.swapped: collections.deque[int] = collections.deque()
+        self.reserved: dict[int, int] = {}  # request -> blocks held for a transfer into here
+        self.busy = False
+        self.active = True                  # routable and scheduled
+        self.frozen = False                 # finish the current iteration, then stop
+        self.batch: tuple[list[int], list[int]] = ([], [])
+        self.iter_start = self.iter_end = self.prev_end = 0.0
+        self.iterations = 0
+
+    @property
+    def free(self) -> int:
+        return self.cap - self.used
+
+    @property
+    def resident(self) -> int:
+        return len(self.running) + len(self.stalled) + len(self.batch[0])
+
+
+class Handler:
+    """A memory-pressure strategy; the default hooks are vLLM's drop and recompute."""
+
+    name = "recompute"
+
+    def attach(self, sim: Sim) -> None:
+        self.sim = sim
+
+    def start(self) -> None:
+        """Schedule periodic checks (none by default)."""
+
+    def on_pressure(self, unit: Unit, t: float) -> float:
+        """Free room for the running requests' growth; returns seconds the iteration waits."""
+        self.sim.recompute(unit, self.sim.victim(unit), t)
+        return 0.0
+
+    def before_admit(self, unit: Unit, t: float) -> bool:
+        """Work before admission (swap-ins); whether new requests may be admitted."""
+        return True
+
+    def after_iteration(self, unit: Unit, t: float) -> None:
+        """Work at the end of each iteration of ``unit``."""
+
+    def on_idle(self, unit: Unit, t: float) -> None:
+        """``unit`` was frozen and its iteration has ended."""
+
+    def finish(self, t: float) -> None:
+        """The run is over at ``t``."""
+
+    def iteration_s(self, unit: Unit, prefill: list[int], decode: list[int],
+                    prefill_tokens: int, sum_ctx: int) -> float:
+        return self.sim.steptime.step_s(prefill_tokens + len(decode), sum_ctx)
+
+
+class Sim:
+    """One run of ``workload`` on the cluster of ``config`` with ``handler``."""
+
+    def __init__(self, workload: Workload, config: ClusterConfig, handler: Handler,
+                 preset: Preset | None = None) -> None:
+        self.w, self.cfg, self.handler = workload, config, handler
+        self.preset = preset if preset is not None else load_preset(config.preset)
+        p = self.preset
+        self.net = Interconnect(p.gpu, config.num_replicas, p.tp,
+                                intra_node_at_pcie=config.intra_node_at_pcie)
+        link_bw = p.gpu.pcie_eff if config.intra_node_at_pcie else p.gpu.nvlink_eff
+        self.steptime = StepTime(p, link_bytes_per_s=link_bw)
+        self.replica_blocks = int(p.replica_tokens() * config.pool_scale // BLOCK_TOKENS)
+        n = workload.num_requests
+        self.arrival = workload.arrival_s.tolist()
+        self.prompt = workload.prompt.tolist()
+        self.output = workload.output.tolist()
+        self.pinned = (workload.replica.tolist() if workload.replica is not None
+                       else [-1] * n)
+        self._validate()
+        self.gen = [0] * n
+        self.blk = [0] * n
+        self.unit_of = [-1] * n
+        self.state = [QUEUED] * n
+        self.prefill_len = list(self.prompt)
+        self.first_s = [float("nan")] * n
+        self.last_s = [0.0] * n
+        self.done_s = [float("nan")] * n
+        self.num_preempted = [0] * n
+        self.units: list[Unit] = [self.new_unit((r,), self.replica_blocks) for r in range(
+            config.num_replicas)]
+        self.replica_unit = list(range(config.num_replicas))   # replica -> unit serving it
+        self.events: list[tuple[float, int, int, Callable[..., None], Any]] = []
+        self._seq = 0
+        self.now = 0.0
+        self.completed = 0
+        self.counters: collections.defaultdict[str, float] = collections.defaultdict(float)
+        self.gap_values = array("d")
+        self.gap_counts = array("d")
+        self.iter_log: list[tuple[Any, ...]] = []       # see kvopt.cluster.verify
+        self.transfer_log: list[tuple[Any, ...]] = []
+        self.event_log: list[tuple[Any, ...]] = []
+        self.samples: list[tuple[float, list[float], list[int]]] = []
+        self._rr = 0
+        handler.attach(self)
+
+    # ------------------------------------------------------------------ setup
+    def _validate(self) -> None:
+        cap = self.replica_blocks - int(self.cfg.watermark * self.replica_blocks)
+        for i, (s, o) in enumerate(zip(self.prompt, self.output, strict=True)):
+            if blocks(s + o) > cap:
+                raise KvoptError(
+                    f"request {i}: prompt {s} + output {o} tokens need {blocks(s + o)} blocks "
+                    f"of {BLOCK_TOKENS}, but a replica admits at most {cap}")
+            if self.pinned[i] >= self.cfg.num_replicas:
+                raise KvoptError(f"request {i}: aimed at replica {self.pinned[i]}, but there "
+                                 f"are {self.cfg.num_replicas}")
+
+    def new_unit(self, members: tuple[int, ...], cap: int) -> Unit:
+        uid = len(self.units) if hasattr(self, "units") else members[0]
+        factor = len(members)
+        return Unit(uid, members, cap, self.cfg.watermark, self.cfg.max_running * factor,
+                    self.cfg.max_prefill_tokens * factor)
+
+    # ------------------------------------------------------------------ events
+    def at(self, t: float, fn: Callable[..., None], arg: Any = None, prio: int = 2) -> None:
+        """Run ``fn(t, arg)`` at ``t``; ties: lower ``prio`` first, then the order scheduled."""
+        self._seq += 1
+        heapq.heappush(self.events, (t, prio, self._seq, fn, arg))
+
+    def run(self) -> Sim:
+        n = len(self.arrival)
+        nxt = 0
+        self.handler.start()
+        if self.cfg.sample_s:
+            self.at(0.0, self._sample, None, 4)
+        events = self.events
+        while nxt < n or events:
+            if nxt < n and (not events or self.arrival[nxt] <= events[0][0]):
+                self.now = self.arrival[nxt]
+                self._arrive(nxt)
+                nxt += 1
+                continue
+            t, _, _, fn, arg = heapq.heappop(events)
+            self.now = t
+            fn(t, arg)
+            if self.completed == n and nxt == n and not any(u.busy for u in self.units):
+                break
+        self.handler.finish(self.now)
+        if self.completed != n:
+            raise KvoptError(f"cluster run stalled: {self.completed} of {n} requests completed")
+        return self
+
+    def _sample(self, t: float, _: Any) -> None:
+        usage, queue = [], []
+        for r in range(self.cfg.num_replicas):
+            u = self.units[self.replica_unit[r]]
+            usage.append(u.used / u.cap)
+            queue.append(len(u.queue) + len(u.swapped))
+        self.samples.append((t, usage, queue))
+        if self.completed < len(self.arrival):
+            self.at(t + (self.cfg.sample_s or 1.0), self._sample, None, 4)
+
+    # ------------------------------------------------------------------ routing
+    def targets(self) -> list[Unit]:
+        return [u for u in self.units if u.active]
+
+    def route(self, i: int) -> Unit:
+        pinned = self.pinned[i]
+        if pinned >= 0:
+            return self.units[self.replica_unit[pinned]]
+        cands = self.targets()
+        router = self.cfg.router
+        if router == "round-robin":
+            self._rr += 1
+            return cands[(self._rr - 1) % len(cands)]
+        if router == "least-loaded":
+            return min(cands, key=lambda u: (u.resident + len(u.queue) + len(u.swapped), u.uid))
+        return max(cands, key=lambda u: (u.free - u.queued_blocks, -u.uid))
+
+    def _arrive(self, i: int) -> None:
+        u = self.route(i)
+        self.enqueue(u, i)
+        self.kick(u, self.now)
+
+    def enqueue(self, u: Unit, i: int, front: bool = False) -> None:
+        self.unit_of[i] = u.uid
+        self.state[i] = QUEUED
+        if front:
+            u.queue.appendleft(i)
+        else:
+            u.queue.append(i)
+        u.queued_blocks += blocks(self.prefill_len[i])
+
+    def kick(self, u: Unit, t: float) -> None:
+        """Start an iteration of ``u`` at ``t`` if it is idle."""
+        if not u.busy and u.active and not u.frozen:
+            self.start_iteration(u, t)
+
+    # ------------------------------------------------------------------ memory
+    def victim(self, u: Unit) -> int:
+        """The most recently arrived running request (vLLM's preemption order)."""
+        return max(u.running, key=lambda i: (self.arrival[i], i))
+
+    def release(self, u: Unit, i: int) -> None:
+        u.used -= self.blk[i]
+        self.blk[i] = 0
+
+    def recompute(self, u: Unit, i: int, t: float) -> None:
+        """Drop ``i``'s KV: back to the front of the queue with ``prompt := prompt + generated``."""
+        u.running.remove(i)
+        self.release(u, i)
+        self.prefill_len[i] = self.prompt[i] + self.gen[i]
+        self.num_preempted[i] += 1
+        self.counters["preemptions"] += 1
+        self.event_log.append(("preempt", t, u.uid, i))
+        self.enqueue(u, i, front=True)
+
+    def growth(self, u: Unit) -> int:
+        prompt, gen, blk = self.prompt, self.gen, self.blk
+        return sum(-(-(prompt[i] + gen[i]) // BLOCK_TOKENS) - blk[i] for i in u.running)
+
+    # ------------------------------------------------------------------ iterations
+    def start_iteration(self, u: Unit, t: float) -> None:
+        handler = self.handler
+        delay = 0.0
+        preempted = False
+        while u.running and u.used + self.growth(u) > u.cap:
+            delay += handler.on_pressure(u, t + delay)
+            preempted = True
+        prompt, gen, blk = self.prompt, self.gen, self.blk
+        sum_ctx = 0
+        for i in u.running:
+            held = prompt[i] + gen[i]
+            need = -(-held // BLOCK_TOKENS)
+            u.used += need - blk[i]
+            blk[i] = need
+            sum_ctx += held
+        admitted: list[int] = []
+        prefill_tokens = 0
+        if not preempted and handler.before_admit(u, t):
+            limit = u.admit_cap - u.wm
+            queue = u.queue
+            while queue and u.resident + len(admitted) < u.max_running:
+                i = queue[0]
+                n = self.prefill_len[i]
+                need = -(-n // BLOCK_TOKENS)
+                if u.used + need > limit or (admitted and prefill_tokens + n > u.max_prefill):
+                    break
+                queue.popleft()
+                u.queued_blocks -= need
+                u.used += need
+                blk[i] = need
+                self.state[i] = RUNNING
+                admitted.append(i)
+                prefill_tokens += n
+                if n > prompt[i]:
+                    self.counters["recomputed_tokens"] += n
+        if not admitted and not u.running:
+            u.busy = False
+            if delay:   # a swap-out still occupies the replica
+                u.busy = True
+                u.batch = ([], [])
+                u.iter_start, u.iter_end = t, t + delay
+                self.at(t + delay, self.end_iteration, u)
+            return
+        self.counters["prefill_tokens"] += prefill_tokens
+        decode = list(u.running)
+        dur = handler.iteration_s(u, admitted, decode, prefill_tokens, sum_ctx + prefill_tokens)
+        end = t + delay + dur
+        u.busy = True
+        u.batch = (admitted, decode)
+        u.iter_start, u.iter_end = t, end
+        u.iterations += 1
+        if self.cfg.record:
+            self.log_iteration(u, t + delay, end, admitted, decode)
+        self.at(end, self.end_iteration, u)
+
+    def log_iteration(self, u: Unit, start: float, end: float, admitted: list[int],
+                      decode: list[int]) -> None:
+        """``(unit, start, end, pool blocks, prefills [(i, tokens, progress)], decodes
+        [(i, progress)], residents [(i, tokens)])``; residents include reservations."""
+        gen, prompt = self.gen, self.prompt
+        residents = [(i, prompt[i] + gen[i]) for i in decode]
+        residents += [(i, self.prefill_len[i]) for i in admitted]
+        residents += [(i, self.blk[i] * BLOCK_TOKENS) for i in u.stalled]
+        residents += [(i, b * BLOCK_TOKENS) for i, b in u.reserved.items()]
+        self.iter_log.append((u.uid, start, end, u.cap,
+                              [(i, self.prefill_len[i], gen[i]) for i in admitted],
+                              [(i, gen[i]) for i in decode], residents))
+
+    def end_iteration(self, t: float, u: Unit) -> None:
+        admitted, decode = u.batch
+        u.batch = ([], [])
+        gen, last = self.gen, self.last_s
+        prev = u.prev_end
+        same = 0
+        gaps = self.gap_values
+        finished = False
+        for i in decode:
+            g = gen[i] + 1
+            gen[i] = g
+            if last[i] == prev:
+                same += 1
+            else:
+                gaps.append(t - last[i])
+                self.gap_counts.append(1.0)
+            last[i] = t
+            if g == self.output[i]:
+                finished = True
+        if same:
+            gaps.append(t - prev)
+            self.gap_counts.append(float(same))
+        for i in admitted:
+            g = gen[i] + 1
+            gen[i] = g
+            if g == 1:
+                self.first_s[i] = t
+            else:
+                gaps.append(t - last[i])
+                self.gap_counts.append(1.0)
+            last[i] = t
+            u.running.append(i)
+            if g == self.output[i]:
+                finished = True
+        if finished:
+            out = self.output
+            keep = []
+            for i in u.running:
+                if gen[i] == out[i]:
+                    self.release(u, i)
+                    self.state[i] = DONE
+                    self.done_s[i] = t
+                    self.completed += 1
+                else:
+                    keep.append(i)
+            u.running = keep
+        u.prev_end = t
+        u.busy = False
+        self.handler.after_iteration(u, t)
+        if u.frozen or not u.active:
+            self.handler.on_idle(u, t)
+        else:
+            self.start_iteration(u, t)
+
+    # ------------------------------------------------------------------ transfers
+    def log_transfer(self, kind: str, i: int, src: int, dst: int, start: float, end: float,
+                     nbytes: float) -> None:
+        """A request's KV moved: ``kind`` swap_out, swap_in, migrate or exchange; ``src`` and
+        ``dst`` are units (``-1`` for the host)."""
+        if self.cfg.record:
+            self.transfer_log.append((kind, i, src, dst, start, end, nbytes, self.gen[i]))
