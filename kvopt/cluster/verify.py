@@ -138,17 +138,7 @@ def segments(iter_log: list[tuple[Any, ...]], transfer_log: list[tuple[Any, ...]
     computations of a request on one unit, split at every restart (a prefill after progress);
     host segments from each swap-out to its swap-in (unit ``-1``... the swapping unit)."""
     out: list[tuple[int, int, float, float, int, str]] = []
-    for i, comps in sorted(_computations(iter_log).items()):
-        cur: list[Any] | None = None
-        for start, end, uid, tokens, progress in comps:
-            if cur is None or uid != cur[1] or (tokens and progress > 0):
-                if cur is not None:
-                    out.append((cur[0], cur[1], cur[2], cur[3], cur[4], "gpu"))
-                cur = [i, uid, start, end, progress]
-            else:
-                cur[3] = end
-        if cur is not None:
-            out.append((cur[0], cur[1], cur[2], cur[3], cur[4], "gpu"))
+    host: dict[int, list[tuple[int, float, float, int]]] = collections.defaultdict(list)
     pending: dict[int, tuple[Any, ...]] = {}
     for kind, i, src, _dst, start, end, _nbytes, progress in sorted(transfer_log,
                                                                     key=lambda r: r[4]):
@@ -156,6 +146,20 @@ def segments(iter_log: list[tuple[Any, ...]], transfer_log: list[tuple[Any, ...]
             pending[i] = (src, start, progress)
         elif kind == "swap_in" and i in pending:
             src, s0, p = pending.pop(i)
+            host[i].append((src, s0, end, p))
             out.append((i, src, s0, end, p, "host"))
+    for i, comps in sorted(_computations(iter_log).items()):
+        cur: list[Any] | None = None
+        for start, end, uid, tokens, progress in comps:
+            parked = cur is not None and any(cur[3] - 1e-9 <= s0 <= start + 1e-9
+                                             for _, s0, _, _ in host[i])
+            if cur is None or uid != cur[1] or (tokens and progress > 0) or parked:
+                if cur is not None:
+                    out.append((cur[0], cur[1], cur[2], cur[3], cur[4], "gpu"))
+                cur = [i, uid, start, end, progress]
+            else:
+                cur[3] = end
+        if cur is not None:
+            out.append((cur[0], cur[1], cur[2], cur[3], cur[4], "gpu"))
     out.sort(key=lambda s: (s[0], s[2]))
     return out
