@@ -15,6 +15,8 @@ from kvopt.cluster.hardware import PRESETS
 
 HandlerName = enum.Enum("HandlerName", {k: k for k in HANDLERS}, type=str)  # type: ignore[misc]
 RouterName = enum.Enum("RouterName", {k: k for k in ROUTERS}, type=str)  # type: ignore[misc]
+DEFAULT_HANDLER = HandlerName("recompute")
+DEFAULT_ROUTER = RouterName("most-free")
 
 PROFILE_HELP = ("Replica preset: " + ", ".join(PRESETS) + " (or the kvopt profile it names, "
                 "e.g. llama2-13b-a100).")
@@ -56,12 +58,12 @@ def cluster_command(
                                                "Vidur, ...).")],
     profile: Annotated[str, typer.Option(help=PROFILE_HELP)] = "13b-a100-tp1",
     replicas: Annotated[int, typer.Option(min=1, help="Data-parallel replicas.")] = 4,
-    handler: Annotated[HandlerName, typer.Option(  # type: ignore[valid-type]
+    handler: Annotated[HandlerName, typer.Option(
         help="Memory-pressure handler: recompute (vLLM), swap (to host), migrate (Llumnix), "
-             "param (KunServe).")] = "recompute",
+             "param (KunServe).")] = DEFAULT_HANDLER,
     group: Annotated[int, typer.Option(min=2, help="Group size g of param.")] = 2,
-    router: Annotated[RouterName, typer.Option(  # type: ignore[valid-type]
-        help="Where a new request goes.")] = "most-free",
+    router: Annotated[RouterName, typer.Option(
+        help="Where a new request goes.")] = DEFAULT_ROUTER,
     time_scale: Annotated[float, typer.Option(
         "--time-scale",
         help="Divide inter-arrival times by X (35 = the spec's 35x upscaling).")] = 1.0,
