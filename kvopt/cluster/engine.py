@@ -158,7 +158,7 @@ class Sim:
         self.iter_log: list[tuple[Any, ...]] = []       # see kvopt.cluster.verify
         self.transfer_log: list[tuple[Any, ...]] = []
         self.event_log: list[tuple[Any, ...]] = []
-        self.samples: list[tuple[float, list[float], list[int]]] = []
+        self.samples: list[tuple[float, list[float], list[float]]] = []
         self._rr = 0
         handler.attach(self)
 
@@ -210,11 +210,12 @@ class Sim:
         return self
 
     def _sample(self, t: float, _: Any) -> None:
-        usage, queue = [], []
+        usage: list[float] = []
+        queue: list[float] = []
         for r in range(self.cfg.num_replicas):
             u = self.units[self.replica_unit[r]]
             usage.append(u.used / u.cap)
-            queue.append(len(u.queue) + len(u.swapped))
+            queue.append((len(u.queue) + len(u.swapped)) / u.g)   # a group's, per member
         self.samples.append((t, usage, queue))
         if self.completed < len(self.arrival):
             self.at(t + (self.cfg.sample_s or 1.0), self._sample, None, 4)

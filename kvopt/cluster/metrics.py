@@ -46,7 +46,7 @@ class ClusterResult:
     gap_counts: np.ndarray
     counters: dict[str, float]
     config: dict[str, Any]
-    samples: list[tuple[float, list[float], list[int]]] = dataclasses.field(
+    samples: list[tuple[float, list[float], list[float]]] = dataclasses.field(
         default_factory=list)
     events: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
 
