@@ -76,7 +76,7 @@ def _tables(records: Sequence[Mapping[str, Any]], rates: Mapping[str, float],
         header += [f"{h} / KunServe" for h in others if "param" in handlers]
         out += ["", f"## P99 TTFT against burst factor: {PRESET_NAMES.get(p, p)}, 30 s bursts",
                 "", _table(header, rows)]
-    first = presets[0] if presets else None
+    first = presets[0] if presets else ""
     durs = sorted({float(r["duration_s"]) for r in records if r["preset"] == first
                    and r["scenario"] == "burst" and r["factor"] == 4})
     if len(durs) > 1:
@@ -189,7 +189,7 @@ def _plots(records: Sequence[Mapping[str, Any]], rates: Mapping[str, float],
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
         paths.append(_save(fig, out / "burst_ratio.png"))
-    first = presets[0] if presets else None
+    first = presets[0] if presets else ""
     timeline = [idx[(first, "burst", 4.0, 30.0, h)] for h in handlers
                 if (first, "burst", 4.0, 30.0, h) in idx]
     if timeline:
