@@ -10,7 +10,8 @@ kept.
   replacement.
 * **Base rate** ``lambda0`` per preset: bisected (10 steps, on a log scale) so that the no-burst
   run (recompute) averages 60% KV usage over the replicas and its first 300 s (usage sampled each
-  second).
+  second), without overload (no first token later than 10 s; where the 256-request cap binds
+  before 60% usage, lambda0 is the edge of overload).
 * **Synthetic burst**: Poisson arrivals at ``lambda0`` for 300 s, plus Poisson arrivals at
   ``(f - 1) lambda0`` from 60 s for ``D`` seconds (``f`` lambda0 in the burst), run until
   drained. Burst factors ``f`` in {2, 3, 4, 6} at ``D = 30`` s on every preset; ``D`` in
@@ -57,8 +58,9 @@ DURATIONS = (15, 30, 60)
 HORIZON_S = 300.0
 BURST_AT_S = 60.0
 TARGET_USAGE = 0.6
+OVERLOAD_TTFT_S = 10.0
 MAX_TOKENS = 4096
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2
 #: (name, trace file, first row, rows, time scale)
 REPLAYS = (("azure-conv", CONV, 9342, 759, 35.0), ("azure-code", CODE, 5100, 927, 35.0))
 
@@ -114,8 +116,10 @@ def mean_usage(samples: Sequence[tuple[float, list[float], list[float]]], until_
 def base_rate(lengths: Lengths, preset: str, replicas: int, seed: int, steps: int = 10,
               horizon_s: float = HORIZON_S) -> tuple[float, float]:
     """``(lambda0, its mean usage)``: the rate whose no-burst recompute run averages 60% KV
-    usage, by bisection on a log scale between 0.25 and 128 requests/s (the probe closest to
-    60% is returned)."""
+    usage, by bisection on a log scale between 0.25 and 128 requests/s; a probe that is
+    overloaded (some request waits over 10 s for its first token) counts as too fast, so where
+    the running-request cap binds before 60% (70B tp 4) lambda0 is the edge of overload. The
+    probe closest to 60% among those not overloaded is returned."""
     lo, hi = np.log(0.25), np.log(128.0)
     best = (float("nan"), float("inf"))
     for _ in range(steps):
@@ -125,9 +129,10 @@ def base_rate(lengths: Lengths, preset: str, replicas: int, seed: int, steps: in
         res = simulate_cluster(burst_workload(lengths, rate, 1.0, 0.0, seed, horizon_s), cfg)
         assert not isinstance(res, tuple)
         usage = mean_usage(res.samples, horizon_s)
-        if abs(usage - TARGET_USAGE) < abs(best[1] - TARGET_USAGE):
+        overloaded = float(res.ttft_s.max()) > OVERLOAD_TTFT_S
+        if not overloaded and abs(usage - TARGET_USAGE) < abs(best[1] - TARGET_USAGE):
             best = (rate, usage)
-        if usage < TARGET_USAGE:
+        if usage < TARGET_USAGE and not overloaded:
             lo = mid
         else:
             hi = mid
@@ -156,15 +161,15 @@ def _replay(traces_dir: Path, name: str, path: str, start: int, rows: int,
 
 
 def plan(presets: Sequence[str], factors: Sequence[float], durations: Sequence[float],
-         replays: bool) -> list[tuple[str, str, float, float]]:
+         replays: bool, sweep_s: float = 30.0) -> list[tuple[str, str, float, float]]:
     """Cells ``(preset, scenario, factor, duration)``; scenario ``burst`` or a replay name."""
     cells: list[tuple[str, str, float, float]] = []
     for k, preset in enumerate(presets):
         cells.append((preset, "burst", 1.0, 0.0))
         for f in factors:
-            cells.append((preset, "burst", float(f), 30.0))
+            cells.append((preset, "burst", float(f), sweep_s))
         if k == 0:
-            cells += [(preset, "burst", 4.0, float(d)) for d in durations if d != 30]
+            cells += [(preset, "burst", 4.0, float(d)) for d in durations if d != sweep_s]
     if replays and presets:
         cells += [(presets[0], name, 1.0, 0.0) for name, *_ in REPLAYS]
     return cells
@@ -180,6 +185,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--factors", default=",".join(map(str, FACTORS)))
     parser.add_argument("--durations", default=",".join(map(str, DURATIONS)))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--burst-seconds", type=float, default=30.0,
+                        help="burst duration of the burst-factor sweep (default 30)")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="base rate lambda0 in requests/s for every preset (default: "
+                             "bisected to 60%% mean KV usage)")
     parser.add_argument("--horizon", type=float, default=HORIZON_S,
                         help="seconds of base arrivals (default 300; the burst starts at a "
                              "fifth of it)")
@@ -199,8 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         durations = [float(x) for x in args.durations.split(",") if x]
     except ValueError:
         parser.error("--factors and --durations must be comma-separated numbers")
-    if any(f < 1 for f in factors) or any(d <= 0 for d in durations) or args.horizon <= 0:
-        parser.error("--factors must be >= 1, --durations and --horizon positive")
+    if any(f < 1 for f in factors) or any(d <= 0 for d in durations) or args.horizon <= 0 \
+            or args.burst_seconds <= 0 or (args.rate is not None and args.rate <= 0):
+        parser.error("--factors must be >= 1; --durations, --burst-seconds, --horizon and "
+                     "--rate positive")
     if not (args.traces_dir / CONV).is_file():
         parser.error(f"{args.traces_dir / CONV}: no such trace file")
     lengths = load_lengths(args.traces_dir)
@@ -210,7 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ident = {"format": RECORD_FORMAT, "preset": preset, "seed": args.seed,
                  "replicas": PRESET_REPLICAS[preset], "horizon_s": args.horizon}
         rec = store.load(f"rate-{preset}", ident)
-        if rec is None:
+        if args.rate is not None:
+            rec = {**ident, "rate": args.rate, "usage": float("nan")}
+        elif rec is None:
             rate, usage = base_rate(lengths, preset, PRESET_REPLICAS[preset], args.seed,
                                     horizon_s=args.horizon)
             rec = {**ident, "rate": rate, "usage": usage}
@@ -220,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{rec['usage']:.3f})", file=sys.stderr)
     records = []
     for preset, scenario, factor, duration in plan(presets, factors, durations,
-                                                   not args.no_replays):
+                                                   not args.no_replays, args.burst_seconds):
         replicas = PRESET_REPLICAS[preset]
         for handler in handlers:
             key = f"{preset}-{scenario}-f{factor:g}-d{duration:g}-{handler}"
@@ -239,6 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     w = _replay(args.traces_dir, name, path, start, rows, scale)
                 rec = {**ident, **run_one(w, preset, replicas, handler),
                        "burst_at_s": args.horizon * BURST_AT_S / HORIZON_S}
+                rec["summary"] = {k: (None if isinstance(v, float) and not np.isfinite(v)
+                                      else v) for k, v in rec["summary"].items()}
                 store.save(key, rec)
                 s = rec["summary"]
                 print(f"{key}: {s['requests']} requests, P99 TTFT {s['p99_ttft_s']:.3f} s "
@@ -246,7 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             records.append(rec)
     from kvopt.experiments.burst_report import write_report
 
-    write_report(records, rates, args.out, plots=not args.no_plots, handlers=handlers)
+    write_report(records, rates, args.out, plots=not args.no_plots, handlers=handlers,
+                 sweep_s=args.burst_seconds)
     print(f"wrote {args.out / 'report.md'}", file=sys.stderr)
     return 0
 

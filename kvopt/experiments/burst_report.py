@@ -48,7 +48,7 @@ def _ratio(idx: Mapping[tuple[Any, ...], Mapping[str, Any]], key: tuple[Any, ...
 
 
 def _tables(records: Sequence[Mapping[str, Any]], rates: Mapping[str, float],
-            handlers: Sequence[str]) -> str:
+            handlers: Sequence[str], sweep_s: float) -> str:
     idx = _index(records)
     presets = [p for p in rates if any(r["preset"] == p for r in records)]
     out = ["# Serving cluster under load bursts", "",
@@ -62,11 +62,11 @@ def _tables(records: Sequence[Mapping[str, Any]], rates: Mapping[str, float],
     others = [h for h in BASELINES if h in handlers]
     for p in presets:
         factors = sorted({float(r["factor"]) for r in records if r["preset"] == p
-                          and r["scenario"] == "burst" and (r["duration_s"] == 30
+                          and r["scenario"] == "burst" and (r["duration_s"] == sweep_s
                                                             or r["factor"] == 1)})
         rows = []
         for f in factors:
-            key = (p, "burst", f, 30.0 if f > 1 else 0.0)
+            key = (p, "burst", f, sweep_s if f > 1 else 0.0)
             row = [f"{f:g}" + (" (no burst)" if f == 1 else "")]
             row += [_num(idx[(*key, h)]["summary"]["p99_ttft_s"]) if (*key, h) in idx else "-"
                     for h in handlers]
@@ -74,7 +74,8 @@ def _tables(records: Sequence[Mapping[str, Any]], rates: Mapping[str, float],
             rows.append(row)
         header = ["burst factor"] + [NAMES[h] for h in handlers]
         header += [f"{h} / KunServe" for h in others if "param" in handlers]
-        out += ["", f"## P99 TTFT against burst factor: {PRESET_NAMES.get(p, p)}, 30 s bursts",
+        out += ["", f"## P99 TTFT against burst factor: {PRESET_NAMES.get(p, p)}, "
+                f"{sweep_s:g} s bursts",
                 "", _table(header, rows)]
     first = presets[0] if presets else ""
     durs = sorted({float(r["duration_s"]) for r in records if r["preset"] == first
@@ -106,7 +107,7 @@ def _tables(records: Sequence[Mapping[str, Any]], rates: Mapping[str, float],
                     "P99 TBT (ms)", "output tokens/s", "drops", "preemptions"], rows)]
     rows = []
     for (p, scen, f, d, h), r in sorted(idx.items()):
-        if scen != "burst" or f != 4 or d != 30:
+        if scen != "burst" or f != 4 or d != sweep_s:
             continue
         s = r["summary"]
         rows.append([PRESET_NAMES.get(p, p), NAMES[h], _num(s["p99_ttft_s"]),
@@ -114,7 +115,7 @@ def _tables(records: Sequence[Mapping[str, Any]], rates: Mapping[str, float],
                      _num(s["recomputed_tokens"] / 1e3), _num(s["bytes_swapped"] / 1e9),
                      _num(s["bytes_migrated"] / 1e9), _num(s["bytes_exchanged"] / 1e9),
                      f"{s['drops']}/{s['restores']}", _num(s["seconds_grouped"])])
-    out += ["", "## What each handler did: burst factor 4, 30 s", "",
+    out += ["", f"## What each handler did: burst factor 4, {sweep_s:g} s", "",
             _table(["preset", "handler", "P99 TTFT (s)", "P99 TBT (ms)", "preemptions",
                     "recomputed (k tokens)", "swapped (GB)", "migrated (GB)",
                     "exchanged (GB)", "drops/restores", "group-seconds"], rows)]
@@ -151,7 +152,7 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def _plots(records: Sequence[Mapping[str, Any]], rates: Mapping[str, float],
-           handlers: Sequence[str], out: Path) -> list[Path]:
+           handlers: Sequence[str], out: Path, sweep_s: float) -> list[Path]:
     idx = _index(records)
     presets = [p for p in rates if any(r["preset"] == p for r in records)]
     paths = []
@@ -159,7 +160,7 @@ def _plots(records: Sequence[Mapping[str, Any]], rates: Mapping[str, float],
     for ax, p in zip(axes[0], presets, strict=True):
         for h in handlers:
             pts = sorted((f, r["summary"]["p99_ttft_s"]) for (pp, sc, f, d, hh), r in idx.items()
-                         if pp == p and sc == "burst" and hh == h and (d == 30 or f == 1))
+                         if pp == p and sc == "burst" and hh == h and (d == sweep_s or f == 1))
             if pts:
                 ax.plot(*zip(*pts, strict=True), marker="o", label=NAMES[h])
         ax.set_yscale("log")
@@ -175,7 +176,7 @@ def _plots(records: Sequence[Mapping[str, Any]], rates: Mapping[str, float],
         for p in presets:
             pts = []
             for (pp, sc, f, d, hh), _r in idx.items():
-                if pp == p and sc == "burst" and hh == "recompute" and (d == 30 or f == 1):
+                if pp == p and sc == "burst" and hh == "recompute" and (d == sweep_s or f == 1):
                     ratio = _ratio(idx, (pp, sc, f, d), "recompute")
                     if ratio is not None:
                         pts.append((f, ratio))
@@ -184,14 +185,14 @@ def _plots(records: Sequence[Mapping[str, Any]], rates: Mapping[str, float],
                         label=PRESET_NAMES.get(p, p))
         ax.axhline(1.0, color="gray", lw=0.8)
         ax.set_yscale("log")
-        ax.set_xlabel("burst factor (1 = no burst), 30 s bursts")
+        ax.set_xlabel(f"burst factor (1 = no burst), {sweep_s:g} s bursts")
         ax.set_ylabel("P99 TTFT: recompute / KunServe (log)")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
         paths.append(_save(fig, out / "burst_ratio.png"))
     first = presets[0] if presets else ""
-    timeline = [idx[(first, "burst", 4.0, 30.0, h)] for h in handlers
-                if (first, "burst", 4.0, 30.0, h) in idx]
+    timeline = [idx[(first, "burst", 4.0, sweep_s, h)] for h in handlers
+                if (first, "burst", 4.0, sweep_s, h) in idx]
     if timeline:
         fig, axes = _figure(len(timeline), 2, width=4.0, height=2.8)
         for col, r in enumerate(timeline):
@@ -204,7 +205,7 @@ def _plots(records: Sequence[Mapping[str, Any]], rates: Mapping[str, float],
             for row in (0, 1):
                 ax = axes[row][col]
                 at = r.get("burst_at_s", 60.0)
-                ax.axvspan(at, at + 30.0, color="tab:red", alpha=0.08)
+                ax.axvspan(at, at + sweep_s, color="tab:red", alpha=0.08)
                 for e in r["events"]:
                     if e[0] in ("switch", "split"):
                         ax.axvline(e[1], color="k" if e[0] == "switch" else "tab:green",
@@ -221,11 +222,12 @@ def _plots(records: Sequence[Mapping[str, Any]], rates: Mapping[str, float],
 
 def write_report(records: Sequence[Mapping[str, Any]], rates: Mapping[str, float],
                  out: str | os.PathLike[str], *, plots: bool = True,
-                 handlers: Sequence[str] = ("recompute", "swap", "migrate", "param")) -> None:
+                 handlers: Sequence[str] = ("recompute", "swap", "migrate", "param"),
+                 sweep_s: float = 30.0) -> None:
     """``out/report.md`` (the tables) and, with ``plots``, ``out/burst_*.png``."""
     out = Path(out)
-    text = _tables(records, rates, handlers)
+    text = _tables(records, rates, handlers, sweep_s)
     if plots:
-        names = [p.name for p in _plots(records, rates, handlers, out)]
+        names = [p.name for p in _plots(records, rates, handlers, out, sweep_s)]
         text += "\n" + "\n".join(f"![{n}]({n})" for n in names) + "\n"
     write_text_atomic(out / "report.md", text)
