@@ -34,6 +34,8 @@ from array import array
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from kvopt.cluster.config import ClusterConfig, Workload
 from kvopt.cluster.hardware import BLOCK_TOKENS, Preset, load_preset
 from kvopt.cluster.network import Interconnect
@@ -43,6 +45,7 @@ from kvopt.exceptions import KvoptError
 __all__ = ["QUEUED", "RUNNING", "STALLED", "SWAPPED", "DONE", "Handler", "Sim", "Unit"]
 
 QUEUED, RUNNING, STALLED, SWAPPED, DONE = range(5)
+_EMPTY = np.zeros(0, dtype=np.int64)
 
 
 def blocks(tokens: int) -> int:
@@ -69,7 +72,7 @@ class Unit:
         self.busy = False
         self.active = True                  # routable and scheduled
         self.frozen = False                 # finish the current iteration, then stop
-        self.batch: tuple[list[int], list[int]] = ([], [])
+        self.batch: tuple[list[int], Any] = ([], _EMPTY)
         self.iter_start = self.iter_end = self.prev_end = 0.0
         self.iterations = 0
 
@@ -111,7 +114,7 @@ class Handler:
     def finish(self, t: float) -> None:
         """The run is over at ``t``."""
 
-    def iteration_s(self, unit: Unit, prefill: list[int], decode: list[int],
+    def iteration_s(self, unit: Unit, prefill: list[int], decode: np.ndarray,
                     prefill_tokens: int, sum_ctx: int) -> float:
         return self.sim.steptime.step_s(prefill_tokens + len(decode), sum_ctx)
 
@@ -136,13 +139,16 @@ class Sim:
         self.pinned = (workload.replica.tolist() if workload.replica is not None
                        else [-1] * n)
         self._validate()
-        self.gen = [0] * n
-        self.blk = [0] * n
+        # the hot path updates these vectorised over a unit's batch (numpy, int64 / float64)
+        self.prompt_a = np.array(self.prompt, dtype=np.int64)
+        self.output_a = np.array(self.output, dtype=np.int64)
+        self.gen = np.zeros(n, dtype=np.int64)
+        self.blk = np.zeros(n, dtype=np.int64)
         self.unit_of = [-1] * n
         self.state = [QUEUED] * n
         self.prefill_len = list(self.prompt)
         self.first_s = [float("nan")] * n
-        self.last_s = [0.0] * n
+        self.last_s = np.zeros(n, dtype=np.float64)
         self.done_s = [float("nan")] * n
         self.num_preempted = [0] * n
         self.units: list[Unit] = [self.new_unit((r,), self.replica_blocks) for r in range(
@@ -262,39 +268,40 @@ class Sim:
         return max(u.running, key=lambda i: (self.arrival[i], i))
 
     def release(self, u: Unit, i: int) -> None:
-        u.used -= self.blk[i]
+        u.used -= int(self.blk[i])
         self.blk[i] = 0
 
     def recompute(self, u: Unit, i: int, t: float) -> None:
         """Drop ``i``'s KV: back to the front of the queue with ``prompt := prompt + generated``."""
         u.running.remove(i)
         self.release(u, i)
-        self.prefill_len[i] = self.prompt[i] + self.gen[i]
+        self.prefill_len[i] = self.prompt[i] + int(self.gen[i])
         self.num_preempted[i] += 1
         self.counters["preemptions"] += 1
         self.event_log.append(("preempt", t, u.uid, i))
         self.enqueue(u, i, front=True)
 
-    def growth(self, u: Unit) -> int:
-        prompt, gen, blk = self.prompt, self.gen, self.blk
-        return sum(-(-(prompt[i] + gen[i]) // BLOCK_TOKENS) - blk[i] for i in u.running)
+    def _needs(self, u: Unit) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """``(batch, held tokens, blocks needed, growth in blocks)`` of ``u``'s running set."""
+        idx = np.array(u.running, dtype=np.int64)
+        held = self.prompt_a[idx] + self.gen[idx]
+        need = (held + (BLOCK_TOKENS - 1)) // BLOCK_TOKENS
+        return idx, held, need, int(need.sum() - self.blk[idx].sum())
 
     # ------------------------------------------------------------------ iterations
     def start_iteration(self, u: Unit, t: float) -> None:
         handler = self.handler
         delay = 0.0
         preempted = False
-        while u.running and u.used + self.growth(u) > u.cap:
+        idx, held, need, grow = self._needs(u)
+        while u.running and u.used + grow > u.cap:
             delay += handler.on_pressure(u, t + delay)
             preempted = True
-        prompt, gen, blk = self.prompt, self.gen, self.blk
-        sum_ctx = 0
-        for i in u.running:
-            held = prompt[i] + gen[i]
-            need = -(-held // BLOCK_TOKENS)
-            u.used += need - blk[i]
-            blk[i] = need
-            sum_ctx += held
+            idx, held, need, grow = self._needs(u)
+        prompt, blk = self.prompt, self.blk
+        blk[idx] = need
+        u.used += grow
+        sum_ctx = int(held.sum())
         admitted: list[int] = []
         prefill_tokens = 0
         if not preempted and handler.before_admit(u, t):
@@ -319,12 +326,12 @@ class Sim:
             u.busy = False
             if delay:   # a swap-out still occupies the replica
                 u.busy = True
-                u.batch = ([], [])
+                u.batch = ([], _EMPTY)
                 u.iter_start, u.iter_end = t, t + delay
                 self.at(t + delay, self.end_iteration, u)
             return
         self.counters["prefill_tokens"] += prefill_tokens
-        decode = list(u.running)
+        decode = idx
         dur = handler.iteration_s(u, admitted, decode, prefill_tokens, sum_ctx + prefill_tokens)
         end = t + delay + dur
         u.busy = True
@@ -336,64 +343,62 @@ class Sim:
         self.at(end, self.end_iteration, u)
 
     def log_iteration(self, u: Unit, start: float, end: float, admitted: list[int],
-                      decode: list[int]) -> None:
+                      decode: Any) -> None:
         """``(unit, start, end, pool blocks, prefills [(i, tokens, progress)], decodes
         [(i, progress)], residents [(i, tokens)])``; residents include reservations."""
         gen, prompt = self.gen, self.prompt
-        residents = [(i, prompt[i] + gen[i]) for i in decode]
+        dec = [int(i) for i in decode]
+        residents = [(i, prompt[i] + int(gen[i])) for i in dec]
         residents += [(i, self.prefill_len[i]) for i in admitted]
-        residents += [(i, self.blk[i] * BLOCK_TOKENS) for i in u.stalled]
+        residents += [(i, int(self.blk[i]) * BLOCK_TOKENS) for i in u.stalled]
         residents += [(i, b * BLOCK_TOKENS) for i, b in u.reserved.items()]
         self.iter_log.append((u.uid, start, end, u.cap,
-                              [(i, self.prefill_len[i], gen[i]) for i in admitted],
-                              [(i, gen[i]) for i in decode], residents))
+                              [(i, self.prefill_len[i], int(gen[i])) for i in admitted],
+                              [(i, int(gen[i])) for i in dec], residents))
 
     def end_iteration(self, t: float, u: Unit) -> None:
-        admitted, decode = u.batch
-        u.batch = ([], [])
+        admitted, idx = u.batch
+        u.batch = ([], _EMPTY)
         gen, last = self.gen, self.last_s
         prev = u.prev_end
-        same = 0
         gaps = self.gap_values
         finished = False
-        for i in decode:
-            g = gen[i] + 1
-            gen[i] = g
-            if last[i] == prev:
-                same += 1
-            else:
-                gaps.append(t - last[i])
-                self.gap_counts.append(1.0)
-            last[i] = t
-            if g == self.output[i]:
-                finished = True
-        if same:
-            gaps.append(t - prev)
-            self.gap_counts.append(float(same))
+        if len(idx):
+            g = gen[idx] + 1
+            gen[idx] = g
+            before = last[idx]
+            other = before != prev
+            same = len(idx) - int(np.count_nonzero(other))
+            if same:
+                gaps.append(t - prev)
+                self.gap_counts.append(float(same))
+            if same < len(idx):
+                odd = t - before[other]
+                gaps.extend(odd.tolist())
+                self.gap_counts.extend([1.0] * len(odd))
+            last[idx] = t
+            finished = bool((g == self.output_a[idx]).any())
         for i in admitted:
-            g = gen[i] + 1
-            gen[i] = g
-            if g == 1:
+            g1 = int(gen[i]) + 1
+            gen[i] = g1
+            if g1 == 1:
                 self.first_s[i] = t
             else:
-                gaps.append(t - last[i])
+                gaps.append(t - float(last[i]))
                 self.gap_counts.append(1.0)
             last[i] = t
             u.running.append(i)
-            if g == self.output[i]:
+            if g1 == self.output[i]:
                 finished = True
         if finished:
-            out = self.output
-            keep = []
-            for i in u.running:
-                if gen[i] == out[i]:
-                    self.release(u, i)
-                    self.state[i] = DONE
-                    self.done_s[i] = t
-                    self.completed += 1
-                else:
-                    keep.append(i)
-            u.running = keep
+            run = np.array(u.running, dtype=np.int64)
+            done = gen[run] == self.output_a[run]
+            for i in run[done].tolist():
+                self.release(u, i)
+                self.state[i] = DONE
+                self.done_s[i] = t
+                self.completed += 1
+            u.running = run[~done].tolist()
         u.prev_end = t
         u.busy = False
         self.handler.after_iteration(u, t)
@@ -408,4 +413,5 @@ class Sim:
         """A request's KV moved: ``kind`` swap_out, swap_in, migrate or exchange; ``src`` and
         ``dst`` are units (``-1`` for the host)."""
         if self.cfg.record:
-            self.transfer_log.append((kind, i, src, dst, start, end, nbytes, self.gen[i]))
+            self.transfer_log.append((kind, i, src, dst, start, end, float(nbytes),
+                                      int(self.gen[i])))

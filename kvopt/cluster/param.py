@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from kvopt.cluster.engine import RUNNING, STALLED, Handler, Sim, Unit
 from kvopt.cluster.hardware import BLOCK_TOKENS
 
@@ -258,7 +260,7 @@ class Param(Handler):
                 u.stalled.add(i)
                 moved.append((i, u.uid))
             else:       # no member has room: recompute it there
-                sim.prefill_len[i] = sim.prompt[i] + sim.gen[i]
+                sim.prefill_len[i] = sim.prompt[i] + int(sim.gen[i])
                 sim.blk[i] = 0
                 sim.num_preempted[i] += 1
                 sim.counters["preemptions"] += 1
@@ -282,7 +284,7 @@ class Param(Handler):
             sim.at(start, self._resume, u, 1)
 
     # ------------------------------------------------------------------ step time
-    def iteration_s(self, unit: Unit, prefill: list[int], decode: list[int],
+    def iteration_s(self, unit: Unit, prefill: list[int], decode: np.ndarray,
                     prefill_tokens: int, sum_ctx: int) -> float:
         sim = self.sim
         if unit.g == 1:
