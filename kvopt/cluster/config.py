@@ -94,6 +94,7 @@ class ClusterConfig:
     micro_batches: str = "balanced"
     # records
     record: bool = True
+    fast: bool = True
     sample_s: float | None = None
 
     def __post_init__(self) -> None:

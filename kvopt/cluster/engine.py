@@ -46,6 +46,7 @@ __all__ = ["QUEUED", "RUNNING", "STALLED", "SWAPPED", "DONE", "Handler", "Sim", 
 
 QUEUED, RUNNING, STALLED, SWAPPED, DONE = range(5)
 _EMPTY = np.zeros(0, dtype=np.int64)
+_MACRO_MAX = 512
 
 
 def blocks(tokens: int) -> int:
@@ -75,6 +76,8 @@ class Unit:
         self.batch: tuple[list[int], Any] = ([], _EMPTY)
         self.iter_start = self.iter_end = self.prev_end = 0.0
         self.iterations = 0
+        self.macro: dict[str, Any] | None = None   # decode-only iterations run at once
+        self.epoch = 0
 
     @property
     def free(self) -> int:
@@ -166,6 +169,9 @@ class Sim:
         self.event_log: list[tuple[Any, ...]] = []
         self.samples: list[tuple[float, list[float], list[float]]] = []
         self._rr = 0
+        # the fast path (module docstring) where nothing but arrivals reads a unit mid-run
+        self.fast = (config.fast and config.handler == "recompute" and not config.record
+                     and not config.sample_s)
         handler.attach(self)
 
     # ------------------------------------------------------------------ setup
@@ -241,11 +247,21 @@ class Sim:
             return cands[(self._rr - 1) % len(cands)]
         if router == "least-loaded":
             return min(cands, key=lambda u: (u.resident + len(u.queue) + len(u.swapped), u.uid))
-        return max(cands, key=lambda u: (u.free - u.queued_blocks, -u.uid))
+        return max(cands, key=lambda u: (self.free(u) - u.queued_blocks, -u.uid))
+
+    def free(self, u: Unit) -> int:
+        """Free blocks of ``u`` now, also while it runs decode-only iterations at once."""
+        m = u.macro
+        if m is None:
+            return u.free
+        j = int(np.searchsorted(m["ends"][:-1], self.now, side="left"))
+        return u.cap - m["base"] - (int(m["cum"][j - 1]) if j else 0)
 
     def _arrive(self, i: int) -> None:
         u = self.route(i)
         self.enqueue(u, i)
+        if u.macro is not None:
+            self._cut(u, self.now)
         self.kick(u, self.now)
 
     def enqueue(self, u: Unit, i: int, front: bool = False) -> None:
@@ -340,7 +356,81 @@ class Sim:
         u.iterations += 1
         if self.cfg.record:
             self.log_iteration(u, t + delay, end, admitted, decode)
+        if self.fast and not admitted and not preempted and not delay and len(idx) \
+                and self._plan_macro(u, end, idx, held, sum_ctx):
+            return
         self.at(end, self.end_iteration, u)
+
+    # ------------------------------------------------------------------ the fast path
+    def _plan_macro(self, u: Unit, end0: float, idx: np.ndarray, held: np.ndarray,
+                    sum_ctx: int) -> bool:
+        """Run the next iterations of a decode-only batch at once when nothing can change it
+        before its first completion: no admission (queue empty, or its head blocked by memory
+        or the resident cap, which only tighten), every block growth fits. Iteration ``k``
+        decodes the same ``B`` requests holding ``sum_ctx + k B`` tokens; request ``i`` needs a
+        new block at iteration ``k`` iff ``(held_i + k) % 16 == 1``."""
+        rem = self.output_a[idx] - self.gen[idx]
+        k_max = min(int(rem.min()), _MACRO_MAX)
+        if k_max < 2:
+            return False
+        b = len(idx)
+        ks = np.arange(1, k_max, dtype=np.int64)
+        per_residue = np.bincount((1 - held) % BLOCK_TOKENS, minlength=BLOCK_TOKENS)
+        cum = np.cumsum(per_residue[ks % BLOCK_TOKENS])
+        fits = u.used + cum <= u.cap
+        if not fits.all():
+            k_max = int(np.argmin(fits)) + 1
+            if k_max < 2:
+                return False
+            ks, cum = ks[:k_max - 1], cum[:k_max - 1]
+        durs = self.steptime.step_s_array(b, sum_ctx + ks * b)
+        ends = np.cumsum(np.concatenate(([end0], durs)))
+        u.macro = {"ends": ends, "cum": cum, "base": u.used, "idx": idx, "held": held}
+        u.iterations += k_max - 1
+        u.iter_end = float(ends[-1])
+        self.at(float(ends[-1]), self._macro_end, (u, u.epoch))
+        return True
+
+    def _forward(self, u: Unit, m: int) -> None:
+        """Emit the tokens of the macro's iterations ``0 .. m-1`` and allocate the blocks of
+        iteration ``m`` (in progress)."""
+        mac = u.macro
+        assert mac is not None
+        idx, ends = mac["idx"], mac["ends"]
+        if m >= 1:
+            self._emit(u, idx, float(ends[0]))
+        if m >= 2:
+            self.gen[idx] += m - 1
+            self.gap_values.extend(np.diff(ends[:m]).tolist())
+            self.gap_counts.extend([float(len(idx))] * (m - 1))
+            self.last_s[idx] = ends[m - 1]
+            u.prev_end = float(ends[m - 1])
+        if m >= 1:
+            held = mac["held"] + m
+            self.blk[idx] = (held + (BLOCK_TOKENS - 1)) // BLOCK_TOKENS
+            u.used = mac["base"] + int(mac["cum"][m - 1])
+        u.macro = None
+        u.epoch += 1
+        u.batch = ([], idx)
+
+    def _macro_end(self, t: float, arg: tuple[Unit, int]) -> None:
+        u, epoch = arg
+        if epoch != u.epoch:
+            return
+        self._forward(u, len(u.macro["ends"]) - 1 if u.macro else 0)
+        self.end_iteration(t, u)
+
+    def _cut(self, u: Unit, now: float) -> None:
+        """An arrival at ``u``: finish the iterations that ended before ``now``; the one in
+        progress ends as scheduled, and the next starts normally (it may admit)."""
+        assert u.macro is not None
+        ends = u.macro["ends"]
+        m = int(np.searchsorted(ends, now, side="left"))
+        if m >= len(ends) - 1:
+            return      # the last iteration is in progress: its end is the macro's end
+        self._forward(u, m)
+        u.iter_end = float(ends[m])
+        self.at(float(ends[m]), self.end_iteration, u)
 
     def log_iteration(self, u: Unit, start: float, end: float, admitted: list[int],
                       decode: Any) -> None:
@@ -356,28 +446,31 @@ class Sim:
                               [(i, self.prefill_len[i], int(gen[i])) for i in admitted],
                               [(i, int(gen[i])) for i in dec], residents))
 
+    def _emit(self, u: Unit, idx: np.ndarray, t: float) -> bool:
+        """The batch's decodes emit a token at ``t``; whether one of them completed."""
+        gen, last, prev = self.gen, self.last_s, u.prev_end
+        g = gen[idx] + 1
+        gen[idx] = g
+        before = last[idx]
+        other = before != prev
+        same = len(idx) - int(np.count_nonzero(other))
+        if same:
+            self.gap_values.append(t - prev)
+            self.gap_counts.append(float(same))
+        if same < len(idx):
+            odd = t - before[other]
+            self.gap_values.extend(odd.tolist())
+            self.gap_counts.extend([1.0] * len(odd))
+        last[idx] = t
+        u.prev_end = t
+        return bool((g == self.output_a[idx]).any())
+
     def end_iteration(self, t: float, u: Unit) -> None:
         admitted, idx = u.batch
         u.batch = ([], _EMPTY)
         gen, last = self.gen, self.last_s
-        prev = u.prev_end
         gaps = self.gap_values
-        finished = False
-        if len(idx):
-            g = gen[idx] + 1
-            gen[idx] = g
-            before = last[idx]
-            other = before != prev
-            same = len(idx) - int(np.count_nonzero(other))
-            if same:
-                gaps.append(t - prev)
-                self.gap_counts.append(float(same))
-            if same < len(idx):
-                odd = t - before[other]
-                gaps.extend(odd.tolist())
-                self.gap_counts.extend([1.0] * len(odd))
-            last[idx] = t
-            finished = bool((g == self.output_a[idx]).any())
+        finished = self._emit(u, idx, t) if len(idx) else False
         for i in admitted:
             g1 = int(gen[i]) + 1
             gen[i] = g1

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from kvopt.cluster.hardware import Preset
 from kvopt.cluster.network import ALPHA_INTRA_S
 
@@ -64,6 +66,14 @@ class StepTime:
         compute = num_tokens * self.flop_per_tok_s
         ar = self.ar_fixed_s + num_tokens * self.ar_per_tok_s if num_tokens else 0.0
         return self.t0_s + max(mem, compute) + ar
+
+    def step_s_array(self, num_tokens: int, sum_ctx: np.ndarray) -> np.ndarray:
+        """:meth:`step_s` for one ``num_tokens`` and many ``sum_ctx``, with the same floating
+        point operations in the same order (so equal bit for bit)."""
+        mem = self.mem_fixed_s + sum_ctx * self.mem_per_ctx_s
+        compute = num_tokens * self.flop_per_tok_s
+        ar = self.ar_fixed_s + num_tokens * self.ar_per_tok_s if num_tokens else 0.0
+        return self.t0_s + np.maximum(mem, compute) + ar
 
     def act_s(self, num_tokens: float) -> float:
         """``t_act``: one stage boundary's activation transfer for ``num_tokens`` tokens."""
