@@ -28,6 +28,7 @@ time by the handler; :mod:`kvopt.cluster.verify` checks the iteration log indepe
 
 from __future__ import annotations
 
+import bisect
 import collections
 import heapq
 from array import array
@@ -246,16 +247,9 @@ class Sim:
             self._rr += 1
             return cands[(self._rr - 1) % len(cands)]
         if router == "least-loaded":
-            return min(cands, key=lambda u: (u.resident + len(u.queue) + len(u.swapped), u.uid))
+            return min(cands, key=lambda u: (self.resident(u) + len(u.queue) + len(u.swapped),
+                                              u.uid))
         return max(cands, key=lambda u: (self.free(u) - u.queued_blocks, -u.uid))
-
-    def free(self, u: Unit) -> int:
-        """Free blocks of ``u`` now, also while it runs decode-only iterations at once."""
-        m = u.macro
-        if m is None:
-            return u.free
-        j = int(np.searchsorted(m["ends"][:-1], self.now, side="left"))
-        return u.cap - m["base"] - (int(m["cum"][j - 1]) if j else 0)
 
     def _arrive(self, i: int) -> None:
         u = self.route(i)
@@ -364,60 +358,102 @@ class Sim:
     # ------------------------------------------------------------------ the fast path
     def _plan_macro(self, u: Unit, end0: float, idx: np.ndarray, held: np.ndarray,
                     sum_ctx: int) -> bool:
-        """Run the next iterations of a decode-only batch at once when nothing can change it
-        before its first completion: no admission (queue empty, or its head blocked by memory
-        or the resident cap, which only tighten), every block growth fits. Iteration ``k``
-        decodes the same ``B`` requests holding ``sum_ctx + k B`` tokens; request ``i`` needs a
-        new block at iteration ``k`` iff ``(held_i + k) % 16 == 1``."""
+        """Run the next decode-only iterations of ``u`` at once when nothing but an arrival can
+        change them: no admission (an empty queue; or a head blocked by memory or the resident
+        cap, which only tighten, and then only up to the first completion), every block growth
+        fits. Request ``i`` with ``r_i`` tokens left decodes in iterations ``0 .. r_i - 1``;
+        iteration ``k`` runs ``B_k = #{r_i > k}`` requests holding ``sum (held_i + k)`` tokens,
+        ``i`` needs a new block at ``k`` iff ``(held_i + k) % 16 == 1``, and frees its blocks
+        at the end of iteration ``r_i - 1``."""
         rem = self.output_a[idx] - self.gen[idx]
-        k_max = min(int(rem.min()), _MACRO_MAX)
+        k_max = min(int(rem.max() if not u.queue else rem.min()), _MACRO_MAX)
         if k_max < 2:
             return False
         b = len(idx)
         ks = np.arange(1, k_max, dtype=np.int64)
-        per_residue = np.bincount((1 - held) % BLOCK_TOKENS, minlength=BLOCK_TOKENS)
-        cum = np.cumsum(per_residue[ks % BLOCK_TOKENS])
-        fits = u.used + cum <= u.cap
+        r = np.minimum(rem, k_max)
+        done_by = np.cumsum(np.bincount(r, minlength=k_max + 1))          # #{r_i <= k}
+        active = b - done_by[ks]
+        held_done = np.cumsum(np.bincount(r, weights=held, minlength=k_max + 1))
+        ctx = (sum_ctx - held_done[ks]).astype(np.int64) + ks * active
+        res = (1 - held) % BLOCK_TOKENS
+        width = k_max + 1
+        hist = np.bincount(res * width + r, minlength=BLOCK_TOKENS * width)
+        upto = np.cumsum(hist.reshape(BLOCK_TOKENS, width), axis=1)     # #{res, r_i <= k}
+        grow = upto[ks % BLOCK_TOKENS, -1] - upto[ks % BLOCK_TOKENS, ks]
+        last_blocks = (held + rem - 1 + (BLOCK_TOKENS - 1)) // BLOCK_TOKENS
+        freed = np.bincount(r, weights=last_blocks, minlength=width)[ks].astype(np.int64)
+        used = u.used + np.cumsum(grow - freed)
+        fits = used <= u.cap
         if not fits.all():
             k_max = int(np.argmin(fits)) + 1
             if k_max < 2:
                 return False
-            ks, cum = ks[:k_max - 1], cum[:k_max - 1]
-        durs = self.steptime.step_s_array(b, sum_ctx + ks * b)
+        n = k_max - 1
+        durs = self.steptime.step_s_array(active[:n], ctx[:n])
         ends = np.cumsum(np.concatenate(([end0], durs)))
-        u.macro = {"ends": ends, "cum": cum, "base": u.used, "idx": idx, "held": held}
-        u.iterations += k_max - 1
+        u.macro = {"ends": ends, "used": used[:n], "active": active[:n], "base": u.used,
+                   "idx": idx, "held": held, "rem": rem, "starts": ends[:-1].tolist(),
+                   "used_list": used[:n].tolist()}
+        u.iterations += n
         u.iter_end = float(ends[-1])
         self.at(float(ends[-1]), self._macro_end, (u, u.epoch))
         return True
 
+    def _started(self, u: Unit) -> int:
+        """Iterations of ``u``'s macro after the first that have started by now."""
+        assert u.macro is not None
+        return bisect.bisect_left(u.macro["starts"], self.now)
+
+    def free(self, u: Unit) -> int:
+        """Free blocks of ``u`` now, also while it runs iterations at once."""
+        if u.macro is None:
+            return u.free
+        j = self._started(u)
+        return u.cap - (u.macro["used_list"][j - 1] if j else u.macro["base"])
+
+    def resident(self, u: Unit) -> int:
+        """Requests resident in ``u`` now, also while it runs iterations at once."""
+        if u.macro is None:
+            return u.resident
+        j = self._started(u)
+        running = int(u.macro["active"][j - 1]) if j else len(u.macro["idx"])
+        return running + len(u.stalled) + len(u.batch[0])
+
     def _forward(self, u: Unit, m: int) -> None:
-        """Emit the tokens of the macro's iterations ``0 .. m-1`` and allocate the blocks of
-        iteration ``m`` (in progress)."""
+        """Finish the macro's iterations ``0 .. m-1``; iteration ``m`` is in progress."""
         mac = u.macro
         assert mac is not None
-        idx, ends = mac["idx"], mac["ends"]
-        if m >= 1:
-            self._emit(u, idx, float(ends[0]))
-        if m >= 2:
-            self.gen[idx] += m - 1
-            self.gap_values.extend(np.diff(ends[:m]).tolist())
-            self.gap_counts.extend([float(len(idx))] * (m - 1))
-            self.last_s[idx] = ends[m - 1]
-            u.prev_end = float(ends[m - 1])
-        if m >= 1:
-            held = mac["held"] + m
-            self.blk[idx] = (held + (BLOCK_TOKENS - 1)) // BLOCK_TOKENS
-            u.used = mac["base"] + int(mac["cum"][m - 1])
+        idx, ends, rem = mac["idx"], mac["ends"], mac["rem"]
         u.macro = None
         u.epoch += 1
-        u.batch = ([], idx)
+        if m == 0:
+            u.batch = ([], idx)
+            return
+        self._emit(u, idx, float(ends[0]))
+        if m >= 2:
+            self.gen[idx] += np.minimum(rem, m) - 1
+            self.gap_values.extend(np.diff(ends[:m]).tolist())
+            self.gap_counts.extend(mac["active"][:m - 1].astype(np.float64).tolist())
+            self.last_s[idx] = ends[np.minimum(rem, m) - 1]
+            u.prev_end = float(ends[m - 1])
+        done = rem <= m
+        for i, k in zip(idx[done].tolist(), rem[done].tolist(), strict=True):
+            self.blk[i] = 0
+            self.state[i] = DONE
+            self.done_s[i] = float(ends[k - 1])
+            self.completed += 1
+        live = idx[~done]
+        self.blk[live] = (mac["held"][~done] + m + (BLOCK_TOKENS - 1)) // BLOCK_TOKENS
+        u.used = int(mac["used"][m - 1])
+        u.running = live.tolist()
+        u.batch = ([], live)
 
     def _macro_end(self, t: float, arg: tuple[Unit, int]) -> None:
         u, epoch = arg
-        if epoch != u.epoch:
+        if epoch != u.epoch or u.macro is None:
             return
-        self._forward(u, len(u.macro["ends"]) - 1 if u.macro else 0)
+        self._forward(u, len(u.macro["ends"]) - 1)
         self.end_iteration(t, u)
 
     def _cut(self, u: Unit, now: float) -> None:

@@ -67,12 +67,12 @@ class StepTime:
         ar = self.ar_fixed_s + num_tokens * self.ar_per_tok_s if num_tokens else 0.0
         return self.t0_s + max(mem, compute) + ar
 
-    def step_s_array(self, num_tokens: int, sum_ctx: np.ndarray) -> np.ndarray:
-        """:meth:`step_s` for one ``num_tokens`` and many ``sum_ctx``, with the same floating
-        point operations in the same order (so equal bit for bit)."""
+    def step_s_array(self, num_tokens: np.ndarray, sum_ctx: np.ndarray) -> np.ndarray:
+        """:meth:`step_s` elementwise (``num_tokens > 0``), with the same floating point
+        operations in the same order (so equal bit for bit)."""
         mem = self.mem_fixed_s + sum_ctx * self.mem_per_ctx_s
         compute = num_tokens * self.flop_per_tok_s
-        ar = self.ar_fixed_s + num_tokens * self.ar_per_tok_s if num_tokens else 0.0
+        ar = self.ar_fixed_s + num_tokens * self.ar_per_tok_s
         return self.t0_s + np.maximum(mem, compute) + ar
 
     def act_s(self, num_tokens: float) -> float:
