@@ -24,6 +24,16 @@ One iteration of a unit (spec section 4.1):
 A request holds the blocks of ``prompt + generated`` tokens while it decodes its next token, so
 at most ``prompt + output - 1`` tokens. Everything that moves KV or recomputes it is charged in
 time by the handler; :mod:`kvopt.cluster.verify` checks the iteration log independently.
+
+**Fast path** (``ClusterConfig.fast``, used with ``recompute`` when no log or samples are kept:
+nothing then reads a unit between its iterations but the router). After an iteration that
+admitted nothing, the following decode-only iterations of the same unit are computed at once
+(their step times, block growth, completions and token gaps are closed-form in the batch's
+held tokens and remaining lengths) up to the first completion if the queue is not empty, up to
+the last otherwise, or up to the first iteration whose blocks would not fit. The router reads
+such a unit's free blocks and resident count as of the arrival; an arrival at the unit cuts the
+run after the iteration in progress. ``tests/cluster/test_fastpath.py`` checks, with
+hypothesis, that the results equal the plain loop's bit for bit.
 """
 
 from __future__ import annotations
