@@ -5,7 +5,8 @@ Every :class:`~kvopt.exceptions.KvoptError` (a bad instance, an unreadable file,
 before anything is written. Numbers printed come from schedules that passed
 :func:`kvopt.verify.verify`. The commands live in one module per side: :mod:`.hindsight`
 (solve, bound, export), :mod:`.online` (simulate, ratio), :mod:`.data` (generate, import-trace,
-calibrate, profiles, show-versions), :mod:`.bins` (bins), :mod:`.experiment` (experiment NAME);
+calibrate, profiles, show-versions), :mod:`.bins` (bins), :mod:`.experiment` (experiment NAME),
+:mod:`.cluster` (cluster);
 importing them registers them on :data:`app`.
 """
 
@@ -15,11 +16,12 @@ from typing import Any
 
 import typer
 
-from kvopt.cli import bins, data, experiment, hindsight, online
+from kvopt.cli import bins, cluster, data, experiment, hindsight, online
 from kvopt.cli._app import _fail, app
 
 __all__ = ["app", "main"]
-_COMMAND_MODULES = (hindsight, online, data, bins, experiment)   # imported for their registrations
+# imported for their registrations
+_COMMAND_MODULES = (hindsight, online, data, bins, experiment, cluster)
 
 
 def _click_error() -> Any:

@@ -24,6 +24,8 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
     "intervals": ("kvopt.experiments.intervals",
                   "interval predictions: A_max, A_min, H-SF over the alpha sweep"),
     "bins": ("kvopt.bins.experiment", "Multi-Bin Batching: figures B-F1..B-F5"),
+    "burst": ("kvopt.experiments.burst",
+              "a serving cluster under load bursts: KunServe against recompute, swap, migrate"),
 }
 
 experiment_app = typer.Typer(

@@ -1,0 +1,95 @@
+"""Metrics of a cluster run: TTFT, queueing and TBT percentiles, throughput and counters.
+
+TTFT is first token minus arrival; a request's *queueing time* is its first admission minus
+arrival, approximated here by TTFT minus its prefill iteration (not kept): only TTFT is
+reported. TBT covers every gap between consecutive tokens of a request, stalls, swaps and
+recomputations included; percentiles are over all gaps (weighted, exact: the engine stores
+each distinct gap with its count). Throughput is output tokens over the span from the first
+arrival to the last completion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ClusterResult", "weighted_percentile"]
+
+COUNTER_KEYS = ("preemptions", "recomputed_tokens", "prefill_tokens", "bytes_swapped",
+                "bytes_migrated", "bytes_exchanged", "drops", "restores", "migrations",
+                "swap_outs", "stale_requests")
+
+
+def weighted_percentile(values: np.ndarray, counts: np.ndarray, q: float) -> float:
+    """The smallest value with at least ``q`` percent of the total count at or below it
+    (the "lower" percentile of the expanded sample); ``nan`` when empty."""
+    if len(values) == 0 or counts.sum() == 0:
+        return float("nan")
+    order = np.argsort(values, kind="stable")
+    v, c = values[order], np.cumsum(counts[order])
+    rank = max(1.0, np.ceil(q / 100.0 * c[-1]))
+    return float(v[np.searchsorted(c, rank - 1e-9)])
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ClusterResult:
+    """A verified run: per-request times and the run's counters."""
+
+    arrival_s: np.ndarray
+    first_token_s: np.ndarray
+    done_s: np.ndarray
+    output: np.ndarray
+    num_preempted: np.ndarray
+    gap_values: np.ndarray
+    gap_counts: np.ndarray
+    counters: dict[str, float]
+    config: dict[str, Any]
+    samples: list[tuple[float, list[float], list[float]]] = dataclasses.field(
+        default_factory=list)
+    events: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
+
+    @property
+    def ttft_s(self) -> np.ndarray:
+        return self.first_token_s - self.arrival_s
+
+    @property
+    def latency_s(self) -> np.ndarray:
+        return self.done_s - self.arrival_s
+
+    def ttft_percentile(self, q: float) -> float:
+        return float(np.percentile(self.ttft_s, q, method="lower")) if len(self.ttft_s) \
+            else float("nan")
+
+    def tbt_percentile(self, q: float) -> float:
+        return weighted_percentile(self.gap_values, self.gap_counts, q)
+
+    @property
+    def throughput_tokens_per_s(self) -> float:
+        if not len(self.done_s):
+            return 0.0
+        span = float(self.done_s.max() - self.arrival_s.min())
+        return float(self.output.sum()) / span if span > 0 else float("nan")
+
+    def summary(self) -> dict[str, Any]:
+        """The CLI's JSON: counts, percentiles in seconds, throughput and every counter."""
+        c = self.counters
+        out: dict[str, Any] = {
+            "requests": int(len(self.arrival_s)),
+            "completed": int(np.isfinite(self.done_s).sum()),
+            "p50_ttft_s": self.ttft_percentile(50),
+            "p90_ttft_s": self.ttft_percentile(90),
+            "p99_ttft_s": self.ttft_percentile(99),
+            "p999_ttft_s": self.ttft_percentile(99.9),
+            "p50_tbt_s": self.tbt_percentile(50),
+            "p99_tbt_s": self.tbt_percentile(99),
+            "throughput_tokens_per_s": self.throughput_tokens_per_s,
+            "makespan_s": float(self.done_s.max()) if len(self.done_s) else 0.0,
+        }
+        for key in COUNTER_KEYS:
+            out[key] = int(c.get(key, 0))
+        out["seconds_grouped"] = float(c.get("seconds_grouped", 0.0))
+        out["bubble_s"] = float(c.get("bubble_s", 0.0))
+        out["peak_host_bytes"] = int(c.get("peak_host_bytes", 0))
+        return out
