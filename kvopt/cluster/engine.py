@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from kvopt.cluster.config import ClusterConfig, Workload
+from kvopt.cluster.fastpath import DecodeRun, never_pressed
 from kvopt.cluster.hardware import BLOCK_TOKENS, Preset, load_preset
 from kvopt.cluster.network import Interconnect
 from kvopt.cluster.steptime import StepTime
@@ -58,6 +59,7 @@ __all__ = ["QUEUED", "RUNNING", "STALLED", "SWAPPED", "DONE", "Handler", "Sim", 
 QUEUED, RUNNING, STALLED, SWAPPED, DONE = range(5)
 _EMPTY = np.zeros(0, dtype=np.int64)
 _MACRO_MAX = 512
+_MACRO_MIN = 8
 
 
 def blocks(tokens: int) -> int:
@@ -88,6 +90,7 @@ class Unit:
         self.iter_start = self.iter_end = self.prev_end = 0.0
         self.iterations = 0
         self.macro: dict[str, Any] | None = None   # decode-only iterations run at once
+        self.macro_cap = 32                 # iterations planned at once (adapts to arrivals)
         self.epoch = 0
 
     @property
@@ -227,6 +230,8 @@ class Sim:
             fn(t, arg)
             if self.completed == n and nxt == n and not any(u.busy for u in self.units):
                 break
+        if self.fast:
+            self._settle(float("inf"))
         self.handler.finish(self.now)
         if self.completed != n:
             raise KvoptError(f"cluster run stalled: {self.completed} of {n} requests completed")
@@ -262,6 +267,8 @@ class Sim:
         return max(cands, key=lambda u: (self.free(u) - u.queued_blocks, -u.uid))
 
     def _arrive(self, i: int) -> None:
+        if self.fast:
+            self._settle(self.now)
         u = self.route(i)
         self.enqueue(u, i)
         if u.macro is not None:
@@ -361,39 +368,36 @@ class Sim:
         if self.cfg.record:
             self.log_iteration(u, t + delay, end, admitted, decode)
         if self.fast and not admitted and not preempted and not delay and len(idx) \
-                and self._plan_macro(u, end, idx, held, sum_ctx):
+                and self._plan_macro(u, end, idx, held):
             return
         self.at(end, self.end_iteration, u)
 
     # ------------------------------------------------------------------ the fast path
-    def _plan_macro(self, u: Unit, end0: float, idx: np.ndarray, held: np.ndarray,
-                    sum_ctx: int) -> bool:
+    def _plan_macro(self, u: Unit, end0: float, idx: np.ndarray, held: np.ndarray) -> bool:
         """Run the next decode-only iterations of ``u`` at once when nothing but an arrival can
         change them: no admission (an empty queue; or a head blocked by memory or the resident
         cap, which only tighten, and then only up to the first completion), every block growth
         fits. Request ``i`` with ``r_i`` tokens left decodes in iterations ``0 .. r_i - 1``;
-        iteration ``k`` runs ``B_k = #{r_i > k}`` requests holding ``sum (held_i + k)`` tokens,
-        ``i`` needs a new block at ``k`` iff ``(held_i + k) % 16 == 1``, and frees its blocks
-        at the end of iteration ``r_i - 1``."""
+        iteration ``k`` runs ``B_k = #{r_i > k}`` requests holding ``sum (held_i + k)`` tokens
+        in ``sum ceil((held_i + k) / 16)`` blocks (a request x iteration table, at most
+        ``u.macro_cap`` iterations wide); ``i`` frees its blocks at the end of iteration
+        ``r_i - 1``."""
         rem = self.output_a[idx] - self.gen[idx]
-        k_max = min(int(rem.max() if not u.queue else rem.min()), _MACRO_MAX)
+        k_max = min(int(rem.max() if not u.queue else rem.min()), u.macro_cap)
         if k_max < 2:
             return False
-        b = len(idx)
+        if not u.queue and never_pressed(held, rem, u.used - int(self.blk[idx].sum()), u.cap):
+            run = DecodeRun(held, rem, u.used, end0, self.steptime.step_s)
+            u.macro = {"run": run, "used_list": run.used, "active": run.active,
+                       "base": u.used, "idx": idx, "held": held, "rem": rem}
+            return True
         ks = np.arange(1, k_max, dtype=np.int64)
-        r = np.minimum(rem, k_max)
-        done_by = np.cumsum(np.bincount(r, minlength=k_max + 1))          # #{r_i <= k}
-        active = b - done_by[ks]
-        held_done = np.cumsum(np.bincount(r, weights=held, minlength=k_max + 1))
-        ctx = (sum_ctx - held_done[ks]).astype(np.int64) + ks * active
-        res = (1 - held) % BLOCK_TOKENS
-        width = k_max + 1
-        hist = np.bincount(res * width + r, minlength=BLOCK_TOKENS * width)
-        upto = np.cumsum(hist.reshape(BLOCK_TOKENS, width), axis=1)     # #{res, r_i <= k}
-        grow = upto[ks % BLOCK_TOKENS, -1] - upto[ks % BLOCK_TOKENS, ks]
-        last_blocks = (held + rem - 1 + (BLOCK_TOKENS - 1)) // BLOCK_TOKENS
-        freed = np.bincount(r, weights=last_blocks, minlength=width)[ks].astype(np.int64)
-        used = u.used + np.cumsum(grow - freed)
+        live = rem[:, None] > ks                          # decodes in iteration k
+        tok = held[:, None] + ks                          # tokens held in iteration k
+        active = np.count_nonzero(live, axis=0)
+        ctx = (tok * live).sum(axis=0)
+        other = u.used - int(self.blk[idx].sum())         # blocks not of the batch
+        used = other + ((tok + (BLOCK_TOKENS - 1)) // BLOCK_TOKENS * live).sum(axis=0)
         fits = used <= u.cap
         if not fits.all():
             k_max = int(np.argmin(fits)) + 1
@@ -401,10 +405,13 @@ class Sim:
                 return False
         n = k_max - 1
         durs = self.steptime.step_s_array(active[:n], ctx[:n])
-        ends = np.cumsum(np.concatenate(([end0], durs)))
+        ends = np.empty(n + 1)
+        ends[0] = end0
+        ends[1:] = durs
+        np.cumsum(ends, out=ends)
         u.macro = {"ends": ends, "used": used[:n], "active": active[:n], "base": u.used,
                    "idx": idx, "held": held, "rem": rem, "starts": ends[:-1].tolist(),
-                   "used_list": used[:n].tolist()}
+                   "used_list": used[:n].tolist(), "run": None}
         u.iterations += n
         u.iter_end = float(ends[-1])
         self.at(float(ends[-1]), self._macro_end, (u, u.epoch))
@@ -413,7 +420,11 @@ class Sim:
     def _started(self, u: Unit) -> int:
         """Iterations of ``u``'s macro after the first that have started by now."""
         assert u.macro is not None
-        return bisect.bisect_left(u.macro["starts"], self.now)
+        run = u.macro["run"]
+        if run is None:
+            return bisect.bisect_left(u.macro["starts"], self.now)
+        run.advance(self.now)
+        return bisect.bisect_left(run.ends, self.now, 0, len(run.ends) - 1)
 
     def free(self, u: Unit) -> int:
         """Free blocks of ``u`` now, also while it runs iterations at once."""
@@ -434,7 +445,12 @@ class Sim:
         """Finish the macro's iterations ``0 .. m-1``; iteration ``m`` is in progress."""
         mac = u.macro
         assert mac is not None
-        idx, ends, rem = mac["idx"], mac["ends"], mac["rem"]
+        idx, rem, run = mac["idx"], mac["rem"], mac["run"]
+        if run is None:
+            ends, used, active = mac["ends"], mac["used"], mac["active"]
+        else:
+            ends, used, active = np.array(run.ends), run.used, np.array(run.active[:m])
+            u.iterations += m
         u.macro = None
         u.epoch += 1
         if m == 0:
@@ -444,7 +460,7 @@ class Sim:
         if m >= 2:
             self.gen[idx] += np.minimum(rem, m) - 1
             self.gap_values.extend(np.diff(ends[:m]).tolist())
-            self.gap_counts.extend(mac["active"][:m - 1].astype(np.float64).tolist())
+            self.gap_counts.extend(active[:m - 1].astype(np.float64).tolist())
             self.last_s[idx] = ends[np.minimum(rem, m) - 1]
             u.prev_end = float(ends[m - 1])
         done = rem <= m
@@ -455,14 +471,30 @@ class Sim:
             self.completed += 1
         live = idx[~done]
         self.blk[live] = (mac["held"][~done] + m + (BLOCK_TOKENS - 1)) // BLOCK_TOKENS
-        u.used = int(mac["used"][m - 1])
+        u.used = int(used[m - 1])
         u.running = live.tolist()
         u.batch = ([], live)
+
+    def _settle(self, now: float) -> None:
+        """Lazy runs over before ``now``: their units went idle at their last iteration's end
+        (no arrival came in between: it would have cut the run)."""
+        for u in self.units:
+            mac = u.macro
+            if mac is None or mac["run"] is None:
+                continue
+            run = mac["run"]
+            run.advance(now)
+            if run.finished and run.ends[-1] < now:
+                t = run.ends[-1]
+                self._forward(u, len(run.ends) - 1)
+                self.end_iteration(t, u)
+                self.now = max(self.now, t)
 
     def _macro_end(self, t: float, arg: tuple[Unit, int]) -> None:
         u, epoch = arg
         if epoch != u.epoch or u.macro is None:
             return
+        u.macro_cap = min(_MACRO_MAX, 2 * u.macro_cap)
         self._forward(u, len(u.macro["ends"]) - 1)
         self.end_iteration(t, u)
 
@@ -470,8 +502,18 @@ class Sim:
         """An arrival at ``u``: finish the iterations that ended before ``now``; the one in
         progress ends as scheduled, and the next starts normally (it may admit)."""
         assert u.macro is not None
+        run = u.macro["run"]
+        if run is not None:
+            run.advance(now)
+            m = bisect.bisect_left(run.ends, now)
+            end = run.ends[m]
+            self._forward(u, m)
+            u.iter_end = end
+            self.at(end, self.end_iteration, u)
+            return
         ends = u.macro["ends"]
         m = int(np.searchsorted(ends, now, side="left"))
+        u.macro_cap = max(_MACRO_MIN, 2 * m)
         if m >= len(ends) - 1:
             return      # the last iteration is in progress: its end is the macro's end
         self._forward(u, m)
