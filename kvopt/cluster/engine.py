@@ -184,8 +184,9 @@ class Sim:
         self.samples: list[tuple[float, list[float], list[float]]] = []
         self._rr = 0
         # the fast path (module docstring) where nothing but arrivals reads a unit mid-run
-        self.fast = (config.fast and config.handler == "recompute" and not config.record
-                     and not config.sample_s)
+        # (swap: only while the unit has nothing swapped out or coming back, see start_iteration)
+        self.fast = (config.fast and config.handler in ("recompute", "swap")
+                     and not config.record and not config.sample_s)
         handler.attach(self)
 
     # ------------------------------------------------------------------ setup
@@ -368,7 +369,7 @@ class Sim:
         if self.cfg.record:
             self.log_iteration(u, t + delay, end, admitted, decode)
         if self.fast and not admitted and not preempted and not delay and len(idx) \
-                and self._plan_macro(u, end, idx, held):
+                and not u.swapped and not u.stalled and self._plan_macro(u, end, idx, held):
             return
         self.at(end, self.end_iteration, u)
 
