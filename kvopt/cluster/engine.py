@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from kvopt.cluster.config import ClusterConfig, Workload
-from kvopt.cluster.fastpath import DecodeRun, never_pressed
+from kvopt.cluster.fastpath import DecodeRun, last_blocks
 from kvopt.cluster.hardware import BLOCK_TOKENS, Preset, load_preset
 from kvopt.cluster.network import Interconnect
 from kvopt.cluster.steptime import StepTime
@@ -314,7 +314,8 @@ class Sim:
         idx = np.array(u.running, dtype=np.int64)
         held = self.prompt_a[idx] + self.gen[idx]
         need = (held + (BLOCK_TOKENS - 1)) // BLOCK_TOKENS
-        return idx, held, need, int(need.sum() - self.blk[idx].sum())
+        # (small arrays: summing their lists is cheaper than numpy's reductions)
+        return idx, held, need, sum(need.tolist()) - sum(self.blk[idx].tolist())
 
     # ------------------------------------------------------------------ iterations
     def start_iteration(self, u: Unit, t: float) -> None:
@@ -329,7 +330,7 @@ class Sim:
         prompt, blk = self.prompt, self.blk
         blk[idx] = need
         u.used += grow
-        sum_ctx = int(held.sum())
+        sum_ctx = sum(held.tolist())
         admitted: list[int] = []
         prefill_tokens = 0
         if not preempted and handler.before_admit(u, t):
@@ -384,20 +385,25 @@ class Sim:
         ``u.macro_cap`` iterations wide); ``i`` frees its blocks at the end of iteration
         ``r_i - 1``."""
         rem = self.output_a[idx] - self.gen[idx]
-        k_max = min(int(rem.max() if not u.queue else rem.min()), u.macro_cap)
-        if k_max < 2:
+        rem_l = rem.tolist()
+        k_full = max(rem_l) if not u.queue else min(rem_l)
+        if k_full < 2:
             return False
-        if not u.queue and never_pressed(held, rem, u.used - int(self.blk[idx].sum()), u.cap):
-            run = DecodeRun(held, rem, u.used, end0, self.steptime.step_s)
+        other = u.used - sum(self.blk[idx].tolist())         # blocks not of the batch
+        last = last_blocks(held, rem)
+        if not u.queue and other + sum(last.tolist()) <= u.cap:
+            run = DecodeRun(held, rem, last, u.used, end0, self.steptime)
             u.macro = {"run": run, "used_list": run.used, "active": run.active,
                        "base": u.used, "idx": idx, "held": held, "rem": rem}
             return True
+        k_max = min(k_full, u.macro_cap)
+        if k_max < 2:
+            return False
         ks = np.arange(1, k_max, dtype=np.int64)
         live = rem[:, None] > ks                          # decodes in iteration k
         tok = held[:, None] + ks                          # tokens held in iteration k
         active = np.count_nonzero(live, axis=0)
         ctx = (tok * live).sum(axis=0)
-        other = u.used - int(self.blk[idx].sum())         # blocks not of the batch
         used = other + ((tok + (BLOCK_TOKENS - 1)) // BLOCK_TOKENS * live).sum(axis=0)
         fits = used <= u.cap
         if not fits.all():
@@ -447,28 +453,31 @@ class Sim:
         mac = u.macro
         assert mac is not None
         idx, rem, run = mac["idx"], mac["rem"], mac["run"]
-        if run is None:
-            ends, used, active = mac["ends"], mac["used"], mac["active"]
-        else:
-            ends, used, active = np.array(run.ends), run.used, np.array(run.active[:m])
-            u.iterations += m
         u.macro = None
         u.epoch += 1
         if m == 0:
             u.batch = ([], idx)
             return
-        self._emit(u, idx, float(ends[0]))
+        if run is None:
+            ends, used = mac["ends"], mac["used"]
+            ends_l = ends[:m].tolist()
+            counts = mac["active"][:m - 1].tolist()
+        else:
+            ends_l, used, counts = run.ends[:m], run.used, run.active[:m - 1]
+            ends = np.array(ends_l)
+            u.iterations += m
+        self._emit(u, idx, ends_l[0])
         if m >= 2:
             self.gen[idx] += np.minimum(rem, m) - 1
-            self.gap_values.extend(np.diff(ends[:m]).tolist())
-            self.gap_counts.extend(active[:m - 1].astype(np.float64).tolist())
+            self.gap_values.extend([b - a for a, b in zip(ends_l, ends_l[1:], strict=False)])
+            self.gap_counts.extend(counts)
             self.last_s[idx] = ends[np.minimum(rem, m) - 1]
             u.prev_end = float(ends[m - 1])
         done = rem <= m
         for i, k in zip(idx[done].tolist(), rem[done].tolist(), strict=True):
             self.blk[i] = 0
             self.state[i] = DONE
-            self.done_s[i] = float(ends[k - 1])
+            self.done_s[i] = ends_l[k - 1]
             self.completed += 1
         live = idx[~done]
         self.blk[live] = (mac["held"][~done] + m + (BLOCK_TOKENS - 1)) // BLOCK_TOKENS
@@ -542,7 +551,7 @@ class Sim:
         gen[idx] = g
         before = last[idx]
         other = before != prev
-        same = len(idx) - int(np.count_nonzero(other))
+        same = len(idx) - other.tolist().count(True)
         if same:
             self.gap_values.append(t - prev)
             self.gap_counts.append(float(same))
@@ -552,7 +561,7 @@ class Sim:
             self.gap_counts.extend([1.0] * len(odd))
         last[idx] = t
         u.prev_end = t
-        return bool((g == self.output_a[idx]).any())
+        return True in (g == self.output_a[idx]).tolist()
 
     def end_iteration(self, t: float, u: Unit) -> None:
         admitted, idx = u.batch

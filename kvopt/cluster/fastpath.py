@@ -16,25 +16,25 @@ of the simulation), one iteration at a time in O(1) from running sums:
 * a request needs a new block in iteration ``k`` iff ``(held_i + k) % 16 == 1``, that is iff
   ``k % 16 == (1 - held_i) % 16``: sixteen counters of the running requests by that residue
   give the growth of iteration ``k`` at once;
-* iteration ``k`` ends at ``end_{k-1} + T(B_k, C_k)`` with the scalar step time, the same
-  floating point operations in the same order as the plain loop (so equal bit for bit).
+* iteration ``k`` ends at ``end_{k-1} + T(B_k, C_k)``: :meth:`StepTime.step_s` written out
+  inline, the same floating point operations in the same order as the plain loop (so equal
+  bit for bit).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from kvopt.cluster.hardware import BLOCK_TOKENS
+from kvopt.cluster.steptime import StepTime
 
-__all__ = ["DecodeRun", "never_pressed"]
+__all__ = ["DecodeRun", "last_blocks"]
 
 
-def never_pressed(held: np.ndarray, rem: np.ndarray, other: int, cap: int) -> bool:
-    """Whether the batch's blocks at every request's last token fit beside ``other``."""
-    last = (held + rem + (BLOCK_TOKENS - 2)) // BLOCK_TOKENS
-    return other + int(last.sum()) <= cap
+def last_blocks(held: np.ndarray, rem: np.ndarray) -> np.ndarray:
+    """The blocks each request holds in its last iteration, ``ceil((held + rem - 1) / 16)``;
+    the run never meets pressure when their sum fits beside the pool's other blocks."""
+    return (held + rem + (BLOCK_TOKENS - 2)) // BLOCK_TOKENS
 
 
 class DecodeRun:
@@ -43,20 +43,20 @@ class DecodeRun:
     are the pool's allocated blocks and the running requests in iteration ``k >= 1``;
     ``finished`` once the last request's last iteration is known (``ends[-1]``)."""
 
-    def __init__(self, held: np.ndarray, rem: np.ndarray, used0: int, end0: float,
-                 step_s: Callable[[float, float], float]) -> None:
+    def __init__(self, held: np.ndarray, rem: np.ndarray, last: np.ndarray, used0: int,
+                 end0: float, steptime: StepTime) -> None:
         order = np.argsort(rem, kind="stable")
         self._rem = rem[order].tolist()
-        h = held[order]
-        self._held = h.tolist()
-        self._res = ((1 - h) % BLOCK_TOKENS).tolist()
-        self._last = ((h + rem[order] + (BLOCK_TOKENS - 2)) // BLOCK_TOKENS).tolist()
-        self._count = np.bincount((1 - held) % BLOCK_TOKENS, minlength=BLOCK_TOKENS).tolist()
+        self._held = held[order].tolist()
+        res = (1 - held) % BLOCK_TOKENS
+        self._res = res[order].tolist()
+        self._last = last[order].tolist()
+        self._count = np.bincount(res, minlength=BLOCK_TOKENS).tolist()
         self._p = 0
         self._b = len(self._rem)
-        self._ctx = int(held.sum())
+        self._ctx = sum(self._held)
         self._used = used0
-        self._step = step_s
+        self._st = steptime
         self.ends: list[float] = [end0]
         self.used: list[int] = []
         self.active: list[int] = []
@@ -68,7 +68,10 @@ class DecodeRun:
         if self.finished or ends[-1] >= t:
             return
         rem, held, res, last, count = self._rem, self._held, self._res, self._last, self._count
-        p, b, ctx, used, step = self._p, self._b, self._ctx, self._used, self._step
+        p, b, ctx, used = self._p, self._b, self._ctx, self._used
+        st = self._st
+        t0, mem0, mem1, flop = st.t0_s, st.mem_fixed_s, st.mem_per_ctx_s, st.flop_per_tok_s
+        ar0, ar1 = st.ar_fixed_s, st.ar_per_tok_s
         n = len(rem)
         end = ends[-1]
         k = len(ends)
@@ -84,7 +87,9 @@ class DecodeRun:
                 break
             ctx += b
             used += count[k % BLOCK_TOKENS]
-            end = end + step(b, ctx)
+            mem = mem0 + ctx * mem1               # StepTime.step_s(b, ctx), b > 0
+            compute = b * flop
+            end = end + (t0 + max(mem, compute) + (ar0 + b * ar1))
             ends.append(end)
             self.used.append(used)
             self.active.append(b)

@@ -45,7 +45,7 @@ def test_fast_path_equals_the_plain_loop(seed, n, rate, replicas, scale, router,
 
 def test_swap_under_pressure_equals_the_plain_loop():
     """A burst that swaps requests out: the fast path runs only between swaps, results equal."""
-    from tests.cluster.conftest import burst_workload
+    from conftest import burst_workload
 
     w = burst_workload(3, base=60, burst=120, burst_s=2.0)
     runs = [simulate_cluster(w, ClusterConfig(num_replicas=2, pool_scale=0.05, handler="swap",
@@ -57,12 +57,15 @@ def test_swap_under_pressure_equals_the_plain_loop():
     assert plain.counters == fast.counters
 
 
-@given(seed=st.integers(0, 10_000), b=st.integers(1, 40), probe=st.floats(0.0, 5.0))
+@given(seed=st.integers(0, 10_000), b=st.integers(1, 40), probe=st.floats(0.0, 5.0),
+       preset=st.sampled_from(["13b-a100-tp1", "70b-a100-tp4"]))
 @settings(max_examples=60, deadline=None)
-def test_decode_run_equals_iteration_by_iteration(seed, b, probe):
+def test_decode_run_equals_iteration_by_iteration(seed, b, probe, preset):
     """DecodeRun's running sums against the definition: iteration k runs the requests with
     r_i > k, holding held_i + k tokens in ceil((held_i + k) / 16) blocks."""
-    from kvopt.cluster.fastpath import DecodeRun
+    from kvopt.cluster.fastpath import DecodeRun, last_blocks
+    from kvopt.cluster.hardware import load_preset
+    from kvopt.cluster.steptime import StepTime
 
     rng = np.random.default_rng(seed)
     held = rng.integers(1, 2000, b)
@@ -70,10 +73,9 @@ def test_decode_run_equals_iteration_by_iteration(seed, b, probe):
     other = int(rng.integers(0, 50))
     used0 = other + int(((held + 15) // 16).sum())
 
-    def step(n, ctx):
-        return 0.003 + max(1e-6 * ctx, 2e-4 * n)
-
-    run = DecodeRun(held, rem, used0, 1.0, step)
+    steptime = StepTime(load_preset(preset))
+    step = steptime.step_s
+    run = DecodeRun(held, rem, last_blocks(held, rem), used0, 1.0, steptime)
     run.advance(1.0 + probe)
     end = 1.0
     for k in range(1, len(run.ends)):
