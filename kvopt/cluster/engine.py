@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from kvopt.cluster.config import ClusterConfig, Workload
-from kvopt.cluster.fastpath import DecodeRun, last_blocks
+from kvopt.cluster.fastpath import DecodeRun, decode_table, last_blocks
 from kvopt.cluster.hardware import BLOCK_TOKENS, Preset, load_preset
 from kvopt.cluster.network import Interconnect
 from kvopt.cluster.steptime import StepTime
@@ -396,29 +396,15 @@ class Sim:
             u.macro = {"run": run, "used_list": run.used, "active": run.active,
                        "base": u.used, "idx": idx, "held": held, "rem": rem}
             return True
-        k_max = min(k_full, u.macro_cap)
-        if k_max < 2:
+        table = decode_table(held, rem, other, u.cap, min(k_full, u.macro_cap), end0,
+                             self.steptime)
+        if table is None:
             return False
-        ks = np.arange(1, k_max, dtype=np.int64)
-        live = rem[:, None] > ks                          # decodes in iteration k
-        tok = held[:, None] + ks                          # tokens held in iteration k
-        active = np.count_nonzero(live, axis=0)
-        ctx = (tok * live).sum(axis=0)
-        used = other + ((tok + (BLOCK_TOKENS - 1)) // BLOCK_TOKENS * live).sum(axis=0)
-        fits = used <= u.cap
-        if not fits.all():
-            k_max = int(np.argmin(fits)) + 1
-            if k_max < 2:
-                return False
-        n = k_max - 1
-        durs = self.steptime.step_s_array(active[:n], ctx[:n])
-        ends = np.empty(n + 1)
-        ends[0] = end0
-        ends[1:] = durs
-        np.cumsum(ends, out=ends)
-        u.macro = {"ends": ends, "used": used[:n], "active": active[:n], "base": u.used,
+        ends, used, active = table
+        n = len(used)
+        u.macro = {"ends": ends, "used": used, "active": active, "base": u.used,
                    "idx": idx, "held": held, "rem": rem, "starts": ends[:-1].tolist(),
-                   "used_list": used[:n].tolist(), "run": None}
+                   "used_list": used.tolist(), "run": None}
         u.iterations += n
         u.iter_end = float(ends[-1])
         self.at(float(ends[-1]), self._macro_end, (u, u.epoch))

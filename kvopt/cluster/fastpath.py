@@ -28,7 +28,7 @@ import numpy as np
 from kvopt.cluster.hardware import BLOCK_TOKENS
 from kvopt.cluster.steptime import StepTime
 
-__all__ = ["DecodeRun", "last_blocks"]
+__all__ = ["DecodeRun", "decode_table", "last_blocks"]
 
 
 def last_blocks(held: np.ndarray, rem: np.ndarray) -> np.ndarray:
@@ -95,3 +95,32 @@ class DecodeRun:
             self.active.append(b)
             k += 1
         self._p, self._b, self._ctx, self._used = p, b, ctx, used
+
+
+def decode_table(held: np.ndarray, rem: np.ndarray, other: int, cap: int, k_max: int,
+                 end0: float, steptime: StepTime
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The first fast path: iterations ``1 .. k_max - 1`` after iteration 0 (ending at
+    ``end0``) at once, from a request x iteration table: ``(ends, used, active)`` as in
+    :class:`DecodeRun`, cut before the first iteration whose blocks do not fit in ``cap``;
+    ``None`` when not even iteration 1 is left or fits. The ends are a cumulative sum in
+    order, as the plain loop adds them."""
+    if k_max < 2:
+        return None
+    ks = np.arange(1, k_max, dtype=np.int64)
+    live = rem[:, None] > ks                          # decodes in iteration k
+    tok = held[:, None] + ks                          # tokens held in iteration k
+    active = np.count_nonzero(live, axis=0)
+    ctx = (tok * live).sum(axis=0)
+    used = other + ((tok + (BLOCK_TOKENS - 1)) // BLOCK_TOKENS * live).sum(axis=0)
+    fits = used <= cap
+    if not fits.all():
+        k_max = int(np.argmin(fits)) + 1
+        if k_max < 2:
+            return None
+    n = k_max - 1
+    ends = np.empty(n + 1)
+    ends[0] = end0
+    ends[1:] = steptime.step_s_array(active[:n], ctx[:n])
+    np.cumsum(ends, out=ends)
+    return ends, used[:n], active[:n]
