@@ -265,7 +265,12 @@ class Sim:
         if router == "least-loaded":
             return min(cands, key=lambda u: (self.resident(u) + len(u.queue) + len(u.swapped),
                                               u.uid))
-        return max(cands, key=lambda u: (self.free(u) - u.queued_blocks, -u.uid))
+        best, best_v = cands[0], self.free(cands[0]) - cands[0].queued_blocks
+        for u in cands[1:]:     # the most free blocks net of the queue, then the lowest uid
+            v = self.free(u) - u.queued_blocks
+            if v > best_v or (v == best_v and u.uid < best.uid):
+                best, best_v = u, v
+        return best
 
     def _arrive(self, i: int) -> None:
         if self.fast:
@@ -454,10 +459,11 @@ class Sim:
             u.iterations += m
         self._emit(u, idx, ends_l[0])
         if m >= 2:
-            self.gen[idx] += np.minimum(rem, m) - 1
+            steps = np.minimum(rem, m) - 1
+            self.gen[idx] += steps
             self.gap_values.extend([b - a for a, b in zip(ends_l, ends_l[1:], strict=False)])
             self.gap_counts.extend(counts)
-            self.last_s[idx] = ends[np.minimum(rem, m) - 1]
+            self.last_s[idx] = ends[steps]
             u.prev_end = float(ends[m - 1])
         done = rem <= m
         for i, k in zip(idx[done].tolist(), rem[done].tolist(), strict=True):
