@@ -165,6 +165,8 @@ class Sim:
         self.state = [QUEUED] * n
         self.prefill_len = list(self.prompt)
         self.first_s = [float("nan")] * n
+        self.admit_s = [float("nan")] * n              # first admission (queueing time)
+        self.stall_since: dict[int, float] = {}        # stalled request -> since (handlers)
         self.last_s = np.zeros(n, dtype=np.float64)
         self.done_s = [float("nan")] * n
         self.num_preempted = [0] * n
@@ -352,6 +354,8 @@ class Sim:
                 u.used += need
                 blk[i] = need
                 self.state[i] = RUNNING
+                if n == prompt[i]:                      # not a re-prefill: the first admission
+                    self.admit_s[i] = t
                 admitted.append(i)
                 prefill_tokens += n
                 if n > prompt[i]:
