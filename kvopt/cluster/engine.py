@@ -25,15 +25,13 @@ A request holds the blocks of ``prompt + generated`` tokens while it decodes its
 at most ``prompt + output - 1`` tokens. Everything that moves KV or recomputes it is charged in
 time by the handler; :mod:`kvopt.cluster.verify` checks the iteration log independently.
 
-**Fast path** (``ClusterConfig.fast``, used with ``recompute`` when no log or samples are kept:
-nothing then reads a unit between its iterations but the router). After an iteration that
-admitted nothing, the following decode-only iterations of the same unit are computed at once
-(their step times, block growth, completions and token gaps are closed-form in the batch's
-held tokens and remaining lengths) up to the first completion if the queue is not empty, up to
-the last otherwise, or up to the first iteration whose blocks would not fit. The router reads
-such a unit's free blocks and resident count as of the arrival; an arrival at the unit cuts the
-run after the iteration in progress. ``tests/cluster/test_fastpath.py`` checks, with
-hypothesis, that the results equal the plain loop's bit for bit.
+**Fast path** (``ClusterConfig.fast``; ``recompute``, or ``swap`` while a unit has nothing
+swapped out or coming back; no log or samples: only the router reads a unit mid-run). After an
+iteration that admitted nothing, the decode-only iterations that follow are computed lazily
+(empty queue, no pressure possible; no event) or at once up to the first completion while
+requests queue or the first block that would not fit (:mod:`kvopt.cluster.fastpath`). An
+arrival at the unit cuts the run after the iteration in progress; ``tests/cluster/
+test_fastpath.py`` checks with hypothesis that the results equal the plain loop's bit for bit.
 """
 
 from __future__ import annotations
@@ -385,14 +383,8 @@ class Sim:
 
     # ------------------------------------------------------------------ the fast path
     def _plan_macro(self, u: Unit, end0: float, idx: np.ndarray, held: np.ndarray) -> bool:
-        """Run the next decode-only iterations of ``u`` at once when nothing but an arrival can
-        change them: no admission (an empty queue; or a head blocked by memory or the resident
-        cap, which only tighten, and then only up to the first completion), every block growth
-        fits. Request ``i`` with ``r_i`` tokens left decodes in iterations ``0 .. r_i - 1``;
-        iteration ``k`` runs ``B_k = #{r_i > k}`` requests holding ``sum (held_i + k)`` tokens
-        in ``sum ceil((held_i + k) / 16)`` blocks (a request x iteration table, at most
-        ``u.macro_cap`` iterations wide); ``i`` frees its blocks at the end of iteration
-        ``r_i - 1``."""
+        """Run the next decode-only iterations of ``u`` lazily or at once when nothing but an
+        arrival can change them (module docstring; :mod:`kvopt.cluster.fastpath`)."""
         rem = self.output_a[idx] - self.gen[idx]
         rem_l = rem.tolist()
         k_full = max(rem_l) if not u.queue else min(rem_l)
