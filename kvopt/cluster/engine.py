@@ -49,6 +49,7 @@ from kvopt.cluster.config import ClusterConfig, Workload
 from kvopt.cluster.fastpath import DecodeRun, decode_table, last_blocks
 from kvopt.cluster.hardware import BLOCK_TOKENS, Preset, load_preset
 from kvopt.cluster.network import Interconnect
+from kvopt.cluster.records import iteration_record, kind_gaps, kinds_of
 from kvopt.cluster.steptime import StepTime
 from kvopt.exceptions import KvoptError
 
@@ -178,6 +179,9 @@ class Sim:
         self.counters: collections.defaultdict[str, float] = collections.defaultdict(float)
         self.gap_values = array("d")
         self.gap_counts = array("d")
+        self.kinds = config.handler == "param"         # gaps by kind (kvopt.cluster.records)
+        self.gap_kinds = array("b")
+        self.stale = np.zeros(n, dtype=bool)
         self.iter_log: list[tuple[Any, ...]] = []       # see kvopt.cluster.verify
         self.transfer_log: list[tuple[Any, ...]] = []
         self.event_log: list[tuple[Any, ...]] = []
@@ -375,7 +379,7 @@ class Sim:
         u.iter_start, u.iter_end = t, end
         u.iterations += 1
         if self.cfg.record:
-            self.log_iteration(u, t + delay, end, admitted, decode)
+            self.iter_log.append(iteration_record(self, u, t + delay, end, admitted, decode))
         if self.fast and not admitted and not preempted and not delay and len(idx) \
                 and not u.swapped and not u.stalled and self._plan_macro(u, end, idx, held):
             return
@@ -518,20 +522,6 @@ class Sim:
         u.iter_end = float(ends[m])
         self.at(float(ends[m]), self.end_iteration, u)
 
-    def log_iteration(self, u: Unit, start: float, end: float, admitted: list[int],
-                      decode: Any) -> None:
-        """``(unit, start, end, pool blocks, prefills [(i, tokens, progress)], decodes
-        [(i, progress)], residents [(i, tokens)])``; residents include reservations."""
-        gen, prompt = self.gen, self.prompt
-        dec = [int(i) for i in decode]
-        residents = [(i, prompt[i] + int(gen[i])) for i in dec]
-        residents += [(i, self.prefill_len[i]) for i in admitted]
-        residents += [(i, int(self.blk[i]) * BLOCK_TOKENS) for i in u.stalled]
-        residents += [(i, b * BLOCK_TOKENS) for i, b in u.reserved.items()]
-        self.iter_log.append((u.uid, start, end, u.cap,
-                              [(i, self.prefill_len[i], int(gen[i])) for i in admitted],
-                              [(i, int(gen[i])) for i in dec], residents))
-
     def _emit(self, u: Unit, idx: np.ndarray, t: float) -> bool:
         """The batch's decodes emit a token at ``t``; whether one of them completed."""
         gen, last, prev = self.gen, self.last_s, u.prev_end
@@ -540,10 +530,12 @@ class Sim:
         before = last[idx]
         other = before != prev
         same = len(idx) - other.tolist().count(True)
-        if same:
+        if self.kinds:
+            kind_gaps(self, u, idx, t, prev, before, other)
+        elif same:
             self.gap_values.append(t - prev)
             self.gap_counts.append(float(same))
-        if same < len(idx):
+        if same < len(idx) and not self.kinds:
             odd = t - before[other]
             self.gap_values.extend(odd.tolist())
             self.gap_counts.extend([1.0] * len(odd))
@@ -565,6 +557,8 @@ class Sim:
             else:
                 gaps.append(t - float(last[i]))
                 self.gap_counts.append(1.0)
+                if self.kinds:
+                    self.gap_kinds.append(int(kinds_of(self, u, np.array([i]))[0]))
             last[i] = t
             u.running.append(i)
             if g1 == self.output[i]:

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from kvopt.cluster.records import KINDS
+
 __all__ = ["ClusterResult", "weighted_percentile"]
 
 COUNTER_KEYS = ("preemptions", "recomputed_tokens", "prefill_tokens", "bytes_swapped",
@@ -57,6 +59,7 @@ class ClusterResult:
         default_factory=list)
     events: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)
     admit_s: np.ndarray | None = None          # first admission of each request
+    gap_kinds: np.ndarray | None = None        # each gap's kind (kvopt.cluster.records)
 
     @property
     def queueing_s(self) -> np.ndarray:
@@ -91,8 +94,16 @@ class ClusterResult:
         return float(np.percentile(self.ttft_s, q, method="lower")) if len(self.ttft_s) \
             else float("nan")
 
-    def tbt_percentile(self, q: float) -> float:
-        return weighted_percentile(self.gap_values, self.gap_counts, q)
+    def tbt_percentile(self, q: float, kind: str | None = None) -> float:
+        """Over all gaps, or those of ``kind`` (normal, stale, pipelined; without kinds
+        recorded every gap is normal)."""
+        if kind is None:
+            return weighted_percentile(self.gap_values, self.gap_counts, q)
+        if self.gap_kinds is None:
+            mask = np.full(len(self.gap_values), kind == "normal")
+        else:
+            mask = self.gap_kinds == KINDS.index(kind)
+        return weighted_percentile(self.gap_values[mask], self.gap_counts[mask], q)
 
     @property
     def throughput_tokens_per_s(self) -> float:
@@ -128,4 +139,8 @@ class ClusterResult:
         out["bubble_s"] = float(c.get("bubble_s", 0.0))
         out["peak_host_bytes"] = int(c.get("peak_host_bytes", 0))
         out["stall_s"] = float(c.get("stall_s", 0.0))
+        for kind in KINDS:          # None: no gap of that kind
+            for q, name in ((50, "p50"), (99, "p99")):
+                v = self.tbt_percentile(q, kind)
+                out[f"{name}_tbt_{kind}_s"] = None if np.isnan(v) else v
         return out

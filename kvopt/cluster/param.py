@@ -166,6 +166,7 @@ class Param(Handler):
             sim.unit_of[i] = gu.uid
             sim.state[i] = STALLED
             sim.stall_since[i] = t
+            sim.stale[i] = True
             gu.stalled.add(i)
         sim.counters["stale_requests"] += len(stale)
         sim.event_log.append(("switch", t, gu.uid, gu.used, gu.cap))

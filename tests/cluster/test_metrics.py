@@ -64,3 +64,29 @@ def test_fast_path_keeps_queueing_times():
     runs = [simulate_cluster(w, ClusterConfig(num_replicas=1, record=False, fast=fast))
             for fast in (False, True)]
     np.testing.assert_array_equal(runs[0].admit_s, runs[1].admit_s)
+
+
+def test_tbt_split_by_stale_pipelined_and_normal_requests():
+    """A drop makes the running requests stale and the group pipelines the rest: every gap has
+    one kind, and the kinds' gaps add up to every token after each request's first."""
+    rng = np.random.default_rng(3)
+    n = 160
+    w = Workload(np.sort(rng.uniform(0, 2, n)), rng.integers(1500, 2500, n),
+                 rng.integers(100, 300, n))
+    res = simulate_cluster(w, ClusterConfig(num_replicas=2, handler="param"))
+    assert res.counters["drops"] >= 1 and res.gap_kinds is not None
+    assert len(res.gap_kinds) == len(res.gap_values)
+    per_kind = np.bincount(res.gap_kinds, weights=res.gap_counts, minlength=3)
+    assert per_kind.sum() == (w.output - 1).sum() and np.all(per_kind > 0)
+    s = res.summary()
+    for kind in ("normal", "stale", "pipelined"):
+        assert 0 < s[f"p50_tbt_{kind}_s"] <= s[f"p99_tbt_{kind}_s"]
+    # a group's pipeline pass is slower per token than a lone replica's step at this load
+    assert min(s["p50_tbt_stale_s"], s["p50_tbt_pipelined_s"]) > s["p50_tbt_normal_s"]
+
+
+def test_without_groups_every_gap_is_normal():
+    res = simulate_cluster(poisson_workload(60, 2.0, 7), ClusterConfig(num_replicas=2))
+    s = res.summary()
+    assert s["p50_tbt_normal_s"] == s["p50_tbt_s"] and s["p99_tbt_normal_s"] == s["p99_tbt_s"]
+    assert s["p50_tbt_stale_s"] is None and s["p99_tbt_pipelined_s"] is None
