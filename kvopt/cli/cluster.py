@@ -128,5 +128,5 @@ def cluster_command(
     if as_json:
         _print_json(data)
     else:
-        typer.echo(_pairs([[k, _fmt(v) if isinstance(v, float) else str(v)]
+        typer.echo(_pairs([[k, _fmt(v) if isinstance(v, float) or v is None else str(v)]
                            for k, v in data.items()]))
