@@ -19,7 +19,7 @@ def expanded_gaps(result):
 
 
 @given(seed=st.integers(0, 10_000), n=st.integers(1, 120), rate=st.floats(0.5, 40.0),
-       replicas=st.integers(1, 4), scale=st.sampled_from([0.03, 0.05, 0.3]),
+       replicas=st.integers(1, 4), scale=st.sampled_from([0.03, 0.05, 0.3, 1.0]),
        router=st.sampled_from(["most-free", "round-robin", "least-loaded"]),
        preset=st.sampled_from(["13b-a100-tp1", "70b-a100-tp4"]),
        handler=st.sampled_from(["recompute", "swap"]))
