@@ -196,8 +196,9 @@ def run_one(w: Workload, policy: str, setting: dict[str, Any], rate: float, n: i
     restarts_in_span = sum(1 for _, k, _ in res.schedule.clearings()
                            if res.round_end_s[k] <= arrival.max())
     fm = (fluid_of(prompt, output, rate) if w.trace else
-          FluidModel(w.prompts, w.outputs, rate * np.asarray(w.weights) / sum(w.weights),
-                     D0, D1, d1_prefill=D1_PREFILL))
+          FluidModel(np.asarray(w.prompts), np.asarray(w.outputs),
+                     rate * np.asarray(w.weights) / sum(w.weights), D0, D1,
+                     d1_prefill=D1_PREFILL))
     thr_star = rate * float(output.mean())
     return {
         "workload": w.name, "policy": policy, "setting": json.dumps(setting, sort_keys=True),
