@@ -1,6 +1,6 @@
 r"""WAIT and Nested WAIT against vLLM and Sarathi in seconds (``specs/fluid-wait.md`` 7, 8).
 
-``python -m kvopt.experiments.fluid --out results/fluid [--num-requests 3000] [--seed S]
+``python -m kvopt.experiments.fluid --out results/fluid [--num-requests 5000] [--seed S]
 [--workers 2] [--workloads p512d20 mix ...]`` (also ``kvopt experiment fluid``).
 
 **Workloads** (Poisson arrivals; ``M = 137,000`` KV tokens, the revision's A100-80GB cap):
@@ -34,7 +34,9 @@ request: the prefill round emits the first); restarts; the fluid ``d1*S`` and ``
 
 **Outputs** in ``--out``: ``table.csv``, ``table.json``, ``table.md`` (best setting per policy and
 rate) and ``all_runs.csv`` (every setting), ``fluid.png`` (mean latency and effective completion
-rate against rate, one row per workload), ``meta.json``.
+rate against rate, one row per workload), ``horizon.md``/``horizon.csv`` (the revision's
+horizon check on the mix: N = 2,000 to 20,000 at 22 and 23 req/s, WAIT with the strict fluid
+thresholds of :func:`kvopt.fluid.fluid_wait_thresholds`), ``meta.json``.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ from typing import Any
 import numpy as np
 
 from kvopt.atomic import write_json_atomic, write_text_atomic
-from kvopt.fluid import FluidModel
+from kvopt.fluid import FluidModel, fluid_wait_thresholds
 from kvopt.policies import NestedWait, Sarathi, Vllm, Wait
 from kvopt.sim.timed import simulate_timed
 from kvopt.time_model import LinearBatchTime
@@ -75,6 +77,8 @@ TRACE_FILES = {"sharegpt": "etalon/sharegpt_8k_filtered_stats_llama2_tokenizer.c
                "azure-conv": "azure_llm_2023/AzureLLMInferenceTrace_conv.csv"}
 CAPS = (20, 40, 80, 160, 320)
 SEGMENTS = (1, 5)
+HORIZON_RATES = (22.0, 23.0)
+HORIZON_SIZES = (2000, 5000, 10_000, 20_000)
 LABELS = {"wait": "WAIT", "nested-wait": "Nested WAIT", "vllm": "vLLM",
           "sarathi": "Sarathi (approx.)"}
 
@@ -162,6 +166,8 @@ def settings(w: Workload, policy: str) -> list[dict[str, Any]]:
 
 def make_policy(w: Workload, policy: str, setting: dict[str, Any], traces_dir: Path):
     if policy == "wait":
+        if "thresholds" in setting:
+            return Wait(thresholds={(s, o): n for s, o, n in setting["thresholds"]})
         return Wait(cap=setting["cap"])
     if policy == "nested-wait":
         if "segments" in setting:
@@ -313,16 +319,62 @@ def write_plot(out: Path, rows: list[dict[str, Any]]) -> None:
     plt.close(fig)
 
 
+def horizon_jobs(sizes: Sequence[int], seed: int, traces_dir: Path) -> list[tuple]:
+    """The revision's horizon check on the mix: N requests at 22 and 23 req/s, WAIT with the
+    strict fluid thresholds of the rate, Nested WAIT (tl 80), vLLM and Sarathi."""
+    w = WORKLOADS["mix"]
+    jobs = []
+    for rate in HORIZON_RATES:
+        model = FluidModel(np.asarray(w.prompts), np.asarray(w.outputs),
+                           rate * np.asarray(w.weights), D0, D1, d1_prefill=D1_PREFILL)
+        n = fluid_wait_thresholds(model)
+        fluid_setting = {"thresholds": [[s, o, int(k)] for s, o, k in
+                                        zip(w.prompts, w.outputs, n, strict=True)]}
+        nested = {"cap": 80, "bounds": list(w.outputs), "weights": list(w.weights)}
+        for size in sizes:
+            for pol, setting in (("wait", fluid_setting), ("nested-wait", nested),
+                                 ("vllm", {}), ("sarathi", {})):
+                jobs.append(("mix", pol, setting, rate, size, seed, traces_dir))
+    return jobs
+
+
+def horizon_md(rows: list[dict[str, Any]]) -> str:
+    sizes = sorted({r["num_requests"] for r in rows})
+    lines = ["Horizon check, 0.7 p512d20 + 0.3 p512d50: mean latency (s) and throughput / "
+             "Throughput* against the number of requests N. WAIT with the strict fluid "
+             "thresholds of the rate (`kvopt.fluid.fluid_wait_thresholds`), Nested WAIT with "
+             "tl 80.", "",
+             "| policy | rate | " + " | ".join(f"N = {n:,}" for n in sizes) + " |",
+             "|---|---|" + "---|" * len(sizes)]
+    for rate in HORIZON_RATES:
+        for pol, label in LABELS.items():
+            by = {r["num_requests"]: r for r in rows if r["policy"] == pol and r["rate"] == rate}
+            if not by:
+                continue
+            name = label + (" (fluid thresholds " + _thresholds_words(by[sizes[0]]["setting"])
+                            + ")" if pol == "wait" else "")
+            lines.append(f"| {name} | {rate:g}/s | " + " | ".join(
+                f"{by[n]['mean_latency_s']:.3g} s, {by[n]['throughput_ratio']:.3f}"
+                for n in sizes) + " |")
+    return "\n".join(lines)
+
+
+def _thresholds_words(setting: str) -> str:
+    return ", ".join(f"d{o}: {n}" for _, o, n in json.loads(setting)["thresholds"])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kvopt.experiments.fluid",
                                  description="WAIT and Nested WAIT vs vLLM and Sarathi")
     ap.add_argument("--out", type=Path, default=Path("results/fluid"))
-    ap.add_argument("--num-requests", type=int, default=3000)
+    ap.add_argument("--num-requests", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=20260101)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--traces-dir", type=Path, default=TRACES_DIR)
     ap.add_argument("--workloads", nargs="*", default=None,
                     help="workload names (default: all): " + ", ".join(WORKLOADS))
+    ap.add_argument("--horizon-sizes", type=int, nargs="*", default=list(HORIZON_SIZES),
+                    help="N of the horizon check on the mix (none: skip it)")
     args = ap.parse_args(argv)
     names = list(WORKLOADS) if args.workloads is None else list(args.workloads)
     if unknown := [n for n in names if n not in WORKLOADS]:
@@ -342,12 +394,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs = [(name, pol, setting, rate, args.num_requests, args.seed, args.traces_dir)
             for name in names for rate in rates_of(WORKLOADS[name], args.traces_dir)
             for pol in WORKLOADS[name].policies for setting in settings(WORKLOADS[name], pol)]
-    print(f"{len(jobs)} runs", file=sys.stderr)
+    hjobs = horizon_jobs(args.horizon_sizes, args.seed, args.traces_dir)
+    print(f"{len(jobs)} runs, {len(hjobs)} for the horizon check", file=sys.stderr)
     if args.workers > 1:
         with ProcessPoolExecutor(args.workers) as pool:
             rows = list(pool.map(_job, jobs, chunksize=2))
+            hrows = list(pool.map(_job, hjobs))
     else:
         rows = [_job(j) for j in jobs]
+        hrows = [_job(j) for j in hjobs]
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     best = best_rows(rows)
@@ -356,6 +411,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_json_atomic(out / "table.json", best)
     write_text_atomic(out / "table.md", table_md(best) + "\n")
     write_plot(out, best)
+    if hrows:
+        write_text_atomic(out / "horizon.csv", _csv(hrows))
+        write_text_atomic(out / "horizon.md", horizon_md(hrows) + "\n")
     from kvopt.show_versions import versions
 
     write_json_atomic(out / "meta.json", {
@@ -364,6 +422,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "segments": list(SEGMENTS), "wall_s": time.perf_counter() - t0,
         "versions": versions()})
     print(table_md(best))
+    if hrows:
+        print(horizon_md(hrows))
     print(f"wrote {out} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return 0
 

@@ -13,15 +13,17 @@ from kvopt.experiments.fluid import TRACES_DIR, WORKLOADS, main, run_one
 def test_tiny_run_writes_tables_and_figure(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(fluid, "CAPS", (20, 80))
     assert main(["--out", str(tmp_path), "--workloads", "p512d20", "--num-requests", "40",
+                 "--horizon-sizes", "30",
                  "--workers", "1"]) == 0
     for name in ("table.csv", "table.json", "table.md", "all_runs.csv", "fluid.png",
-                 "meta.json"):
+                 "meta.json", "horizon.md", "horizon.csv"):
         assert (tmp_path / name).exists()
     rows = json.loads((tmp_path / "table.json").read_text())
     assert {r["policy"] for r in rows} == {"wait", "vllm", "sarathi"}
     assert len(rows) == 3 * len(WORKLOADS["p512d20"].rates)      # the best WAIT cap per rate
     assert all(0 < r["load"] < 1 and r["restarts"] == 0 for r in rows)
     assert "| WAIT |" in (tmp_path / "table.md").read_text()
+    assert "WAIT (fluid thresholds d20: " in (tmp_path / "horizon.md").read_text()
 
 
 def test_bad_workload_exits_2(tmp_path, capsys):
