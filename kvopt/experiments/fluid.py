@@ -81,6 +81,7 @@ HORIZON_RATES = (22.0, 23.0)
 HORIZON_SIZES = (2000, 5000, 10_000, 20_000)
 LABELS = {"wait": "WAIT", "nested-wait": "Nested WAIT", "vllm": "vLLM",
           "sarathi": "Sarathi (approx.)"}
+COLORS = {"wait": "C0", "nested-wait": "C1", "vllm": "C2", "sarathi": "C3"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -304,8 +305,9 @@ def write_plot(out: Path, rows: list[dict[str, Any]]) -> None:
             if not sel:
                 continue
             x = [r["rate"] for r in sel]
-            row[0].plot(x, [r["mean_latency_s"] for r in sel], "o-", label=label)
-            row[1].plot(x, [r["completion_rate"] for r in sel], "o-", label=label)
+            style = {"color": COLORS[pol], "label": label}
+            row[0].plot(x, [r["mean_latency_s"] for r in sel], "o-", **style)
+            row[1].plot(x, [r["completion_rate"] for r in sel], "o-", **style)
         row[0].set_yscale("log")
         row[0].set_ylabel("mean latency (s)")
         row[1].set_ylabel("effective completions / arrivals")
