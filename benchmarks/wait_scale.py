@@ -3,7 +3,7 @@
 Workload: the two-type mix 0.7 p512d20 + 0.3 p512d50 (``specs/fluid-wait.md`` section 7), Poisson
 at ``RATE`` req/s (fluid load 0.84 under the spec's A100 time model, stable), ``M = 137,000``,
 on :func:`kvopt.sim.timed.simulate_timed` with the two-slope A100 model of
-:mod:`kvopt.experiments.fluid`. WAIT runs with cap 40, Nested WAIT with cap 40 and segments
+:mod:`kvopt.experiments.fluid`. WAIT runs with cap 40, Nested WAIT with cap 80 and segments
 ``[20, 50]`` at 0.7 / 0.3 (the experiment's settings). Each run is one fresh process, so its
 peak RSS (``ru_maxrss``, after the simulation and again after ``verify``) is its own; wall
 and CPU seconds are both printed (the machine is shared). Target: 120 s per policy on 1M
@@ -39,7 +39,7 @@ def one_run(num_requests: int, policy: str) -> dict:
     output = np.where(rng.random(num_requests) < 0.7, 20, 50)
     prompt = np.full(num_requests, 512)
     make = {"wait": lambda: Wait(cap=40),
-            "nested-wait": lambda: NestedWait(cap=40, bounds=[20, 50], weights=[0.7, 0.3]),
+            "nested-wait": lambda: NestedWait(cap=80, bounds=[20, 50], weights=[0.7, 0.3]),
             "vllm": Vllm, "sarathi": Sarathi}[policy]
     t0, c0 = time.perf_counter(), time.process_time()
     res = simulate_timed(arrival, prompt, output, MEMORY, make(), A100_7B)
