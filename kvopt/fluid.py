@@ -49,6 +49,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from kvopt.time_model import LinearBatchTime
+
 __all__ = [
     "FluidModel",
     "fluid_wait_thresholds",
@@ -101,6 +103,19 @@ class FluidModel:
             v = getattr(self, f)
             if v is not None and not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{f} must be finite and >= 0, got {v}")
+
+    @classmethod
+    def from_time_model(cls, prefill, decode, rates, time_model: LinearBatchTime) -> FluidModel:
+        """Read ``d0``, ``d1`` and ``d1_prefill`` off a :class:`~kvopt.time_model.LinearBatchTime`
+        (``base_s``, ``decode_context_token_s``, ``prefill_token_s``); its other terms
+        (per-request, knee, quadratic) have no place in the fluid model and must be 0."""
+        extra = {"decode_request_s": time_model.decode_request_s,
+                 "compute_token_s": time_model.compute_token_s,
+                 "prefill_attn_token2_s": time_model.prefill_attn_token2_s}
+        if bad := [k for k, v in extra.items() if v]:
+            raise ValueError(f"the fluid model has no {bad[0]} term (it is {extra[bad[0]]})")
+        return cls(prefill, decode, rates, time_model.base_s, time_model.decode_context_token_s,
+                   time_model.prefill_token_s)
 
     # ------------------------------------------------------------------ per type, totals
     @property

@@ -32,11 +32,12 @@ Every round ``t`` (both policies; they differ in the *classes* and their thresho
 
 :class:`Wait` (types known on arrival): a request's type is ``(prompt, predicted)``: its prompt
 length and the environment's point prediction of its output (with exact predictions, the true
-type). Thresholds: explicit ``thresholds={type: n}`` (e.g. :func:`kvopt.fluid.fluid_wait_thresholds`
-on known rates), else the practical rule :func:`kvopt.fluid.practical_wait_thresholds` with cap
-``B`` and the type proportions among the requests arrived so far (online estimates of
-``rho_j``). Memory check ``"peak"``: the predicted future peak (MC-SF's :class:`Checkpoints`)
-with every running request fits ``M``; with exact predictions WAIT never clears.
+type). Thresholds: explicit ``thresholds={type: n}`` (:meth:`Wait.from_fluid` computes them with
+:func:`kvopt.fluid.fluid_wait_thresholds` from known rates and a time model), else the
+practical rule :func:`kvopt.fluid.practical_wait_thresholds` with cap ``B`` and the type
+proportions among the requests arrived so far (online estimates of ``rho_j``). Memory check
+``"peak"``: the predicted future peak (MC-SF's :class:`Checkpoints`) with every running request
+fits ``M``; with exact predictions WAIT never clears.
 
 :class:`NestedWait` (types unknown, length distribution known): one FIFO class; threshold
 ``n_1`` from :func:`kvopt.fluid.nested_thresholds` with segment ends ``bounds`` (decode stages
@@ -55,7 +56,7 @@ from typing import Literal
 
 import numpy as np
 
-from kvopt.fluid import nested_thresholds
+from kvopt.fluid import FluidModel, fluid_wait_thresholds, nested_thresholds
 from kvopt.policies.base import copy_revealed, most_recent_victims
 from kvopt.policies.mcsf import Checkpoints
 from kvopt.sim.state import IDLE, Decision, PolicyContext, SimState
@@ -214,6 +215,15 @@ class Wait(ThresholdGate):
         self.thresholds = dict(thresholds or {})
         if any(int(v) < 1 for v in self.thresholds.values()):
             raise ValueError("every threshold must be at least 1")
+
+    @classmethod
+    def from_fluid(cls, model: FluidModel, *, strict: bool = True, margin: float = 0.0,
+                   **kwargs) -> Wait:
+        """WAIT with the fluid thresholds of known rates and time model
+        (:func:`kvopt.fluid.fluid_wait_thresholds`), one per type ``(l_j, l'_j)``."""
+        n = fluid_wait_thresholds(model, strict=strict, margin=margin)
+        types = zip(model.prefill.tolist(), model.decode.tolist(), n.tolist(), strict=True)
+        return cls(thresholds={(int(s), int(o)): int(k) for s, o, k in types}, **kwargs)
 
     def reset(self, context: PolicyContext, rng: np.random.Generator) -> None:
         super().reset(context, rng)

@@ -165,6 +165,19 @@ def test_fluid_thresholds_never_evict_with_c_at_least_m_pi():
             assert ev.peak_memory_tokens <= m_pi
 
 
+def test_wait_from_fluid_reads_the_time_model():
+    """Wait.from_fluid on FluidModel.from_time_model: the thresholds of the engine's model."""
+    model = FluidModel.from_time_model([512, 512], [20, 50], [12.6, 5.4], A100)
+    assert (model.d0, model.d1, model.d1_prefill) == (D0, D1, D1P)
+    wait = Wait.from_fluid(model)
+    n = fluid_wait_thresholds(model)
+    assert wait.thresholds == {(512, 20): int(n[0]), (512, 50): int(n[1])}
+    with pytest.raises(ValueError, match="no decode_request_s term"):
+        FluidModel.from_time_model([1], [1], [1.0], LinearBatchTime(
+            base_s=0.01, prefill_token_s=0, decode_request_s=1e-3, compute_token_s=0,
+            prefill_attn_token2_s=0, decode_context_token_s=0, knee_tokens=0))
+
+
 def test_vllm_evicts_at_c_equal_m_star():
     """C = M* (p512d200 at 8 req/s, load 0.61): FCFS (vLLM) fills the memory at admission, the
     decodes then grow past it and it clears (its Omega(1) lower bound); every schedule verifies."""
