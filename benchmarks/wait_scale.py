@@ -4,7 +4,9 @@ Workload: the two-type mix 0.7 p512d20 + 0.3 p512d50 (``specs/fluid-wait.md`` se
 at ``RATE`` req/s (fluid load 0.84 under the spec's A100 time model, stable), ``M = 137,000``,
 on :func:`kvopt.sim.timed.simulate_timed` with the two-slope A100 model of
 :mod:`kvopt.experiments.fluid`. WAIT runs with cap 40, Nested WAIT with cap 80 and segments
-``[20, 50]`` at 0.7 / 0.3 (the experiment's settings). Each run is one fresh process, so its
+``[20, 50]`` at 0.7 / 0.3 (``n_1 = 3``; at cap 40, ``n_1 = 1`` cannot keep up at this rate).
+Sarathi (approximation: one p512 start per round) cannot keep up either: its queue grows, and
+its figures measure speed only. Each run is one fresh process, so its
 peak RSS (``ru_maxrss``, after the simulation and again after ``verify``) is its own; wall
 and CPU seconds are both printed (the machine is shared). Target: 120 s per policy on 1M
 requests (2 cores).
