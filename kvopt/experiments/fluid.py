@@ -9,6 +9,10 @@ r"""WAIT and Nested WAIT against vLLM and Sarathi in seconds (``specs/fluid-wait
 * ``mix``: 0.7 p512d20 + 0.3 p512d50; 12 to 23 req/s;
 * ``p512d1000``: 0.5 to 2.5 req/s. The spec's A100 time model caps it at 2.77 req/s (the
   revision's Vidur sustains 4.5), so the sweep stops below that;
+* ``early-m2``, ``early-m4``: the early version's low-demand WAIT case (``l = (10, 10)``,
+  ``l' = (10, 20)``, equal rates) and its synthetic Nested WAIT case (prefill 10, decode 20, 40,
+  80, 160 at 20:40:80:160; its thresholds 15:14:12:8 run as ``n_1 = 15`` beside the ``tl`` grid),
+  the rates taken as proportions (the spec's default) at 50% to 95% of the fluid capacity;
 * ``sharegpt``, ``azure-conv``: real lengths with both prompt and output below 500 tokens, as the
   revision's LMSYS sample (LMSYS-Chat-1M is not available here; the substitution is stated in
   every table): ShareGPT-8K (Llama-2 tokenizer) and the Azure 2023 conversation trace, drawn
@@ -105,6 +109,12 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
              (12, 14, 16, 18, 20, 21, 22, 23), policies=("wait", "nested-wait", "vllm",
                                                          "sarathi")),
     Workload("p512d1000", "p512d1000", (512,), (1000,), (1.0,), (0.5, 1.0, 1.5, 2.0, 2.5)),
+    Workload("early-m2", "early version, low demand: l = 10, l' = 10 or 20", (10, 10),
+             (10, 20), (1.0, 1.0), load_fractions=(0.5, 0.7, 0.8, 0.9, 0.95)),
+    Workload("early-m4", "early version, Nested: l = 10, l' = 20/40/80/160 at 20:40:80:160",
+             (10, 10, 10, 10), (20, 40, 80, 160), (20, 40, 80, 160),
+             load_fractions=(0.5, 0.7, 0.8, 0.9, 0.95),
+             policies=("wait", "nested-wait", "vllm", "sarathi")),
     Workload("sharegpt", "ShareGPT, both lengths < 500 (for LMSYS)", trace="sharegpt",
              load_fractions=(0.5, 0.7, 0.8, 0.9, 0.95),
              policies=("nested-wait", "vllm", "sarathi")),
@@ -159,8 +169,11 @@ def settings(w: Workload, policy: str) -> list[dict[str, Any]]:
         return [{"cap": c} for c in CAPS]
     if policy == "nested-wait":
         if w.trace is None:
-            return [{"cap": c, "bounds": list(w.outputs), "weights": list(w.weights)}
+            grid = [{"cap": c, "bounds": list(w.outputs), "weights": list(w.weights)}
                     for c in CAPS]
+            if w.name == "early-m4":             # the early version's thresholds 15:14:12:8
+                grid.append({"threshold": 15})
+            return grid
         return [{"cap": c, "segments": L} for c in CAPS for L in SEGMENTS]
     return [{}]
 
@@ -178,6 +191,8 @@ def make_policy(w: Workload, policy: str, setting: dict[str, Any], traces_dir: P
             seg = np.minimum(np.searchsorted(bounds, output, side="left"), L - 1)
             weights = np.bincount(seg, minlength=L).tolist()
             return NestedWait(cap=setting["cap"], bounds=bounds, weights=weights)
+        if "threshold" in setting:
+            return NestedWait(threshold=setting["threshold"])
         return NestedWait(cap=setting["cap"], bounds=setting["bounds"],
                           weights=setting["weights"])
     return {"vllm": Vllm, "sarathi": Sarathi}[policy]()
@@ -227,9 +242,14 @@ def _job(args: tuple) -> dict[str, Any]:
 
 
 def rates_of(w: Workload, traces_dir: Path) -> list[float]:
-    if w.trace is None:
+    if w.rates:
         return [float(r) for r in w.rates]
-    cap = capacity(*trace_sample(w.trace, traces_dir))
+    if w.trace is None:
+        weights = np.asarray(w.weights) / sum(w.weights)
+        cap = 1.0 / FluidModel(np.asarray(w.prompts), np.asarray(w.outputs), weights, D0, D1,
+                               d1_prefill=D1_PREFILL).load
+    else:
+        cap = capacity(*trace_sample(w.trace, traces_dir))
     return [round(f * cap, 2) for f in w.load_fractions]
 
 
@@ -287,6 +307,8 @@ def table_md(rows: list[dict[str, Any]]) -> str:
 
 def _setting_words(setting: str) -> str:
     s = json.loads(setting)
+    if "threshold" in s:
+        return f"n_1 {s['threshold']}"
     words = f"tl {s['cap']}"
     return words + (f", L {s['segments']}" if "segments" in s else "")
 
