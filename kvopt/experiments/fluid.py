@@ -27,7 +27,9 @@ r"""WAIT and Nested WAIT against vLLM and Sarathi in seconds (``specs/fluid-wait
 data), ``vllm`` and ``sarathi`` (approximation: a 512-token prefill budget per round,
 :mod:`kvopt.policies.serving`).
 WAIT and Nested WAIT are tuned as in the revision: every cap ``tl`` of the grid (and ``L`` for the
-real data) runs, and the lowest mean latency per rate is reported with its setting.
+real data; for WAIT on several types, both threshold rules: the spec's ``B rho_j / (l'_j + 1)``
+and the authors' simulator's ``B lambda_j / sum_r lambda_r (l'_r + 1)``) runs, and the lowest
+mean latency per rate is reported with its setting.
 
 **Metrics**, from verified schedules only: mean latency of the requests arriving in the central
 80% of arrivals (the revision's "common central window"); the *effective completion rate*,
@@ -166,7 +168,10 @@ def requests(w: Workload, rate: float, n: int, seed: int, traces_dir: Path
 def settings(w: Workload, policy: str) -> list[dict[str, Any]]:
     """The tuning grid of a policy on a workload (one entry for the baselines)."""
     if policy == "wait":
-        return [{"cap": c} for c in CAPS]
+        grid: list[dict[str, Any]] = [{"cap": c} for c in CAPS]
+        if len(set(w.outputs)) > 1:          # the authors' simulator's rule too
+            grid += [{"cap": c, "rule": "stages"} for c in CAPS]
+        return grid
     if policy == "nested-wait":
         if w.trace is None:
             grid = [{"cap": c, "bounds": list(w.outputs), "weights": list(w.weights)}
@@ -182,7 +187,7 @@ def make_policy(w: Workload, policy: str, setting: dict[str, Any], traces_dir: P
     if policy == "wait":
         if "thresholds" in setting:
             return Wait(thresholds={(s, o): n for s, o, n in setting["thresholds"]})
-        return Wait(cap=setting["cap"])
+        return Wait(cap=setting["cap"], rule=setting.get("rule", "proportional"))
     if policy == "nested-wait":
         if "segments" in setting:
             L = setting["segments"]
@@ -309,7 +314,7 @@ def _setting_words(setting: str) -> str:
     s = json.loads(setting)
     if "threshold" in s:
         return f"n_1 {s['threshold']}"
-    words = f"tl {s['cap']}"
+    words = f"tl {s['cap']}" + (", stages rule" if s.get("rule") == "stages" else "")
     return words + (f", L {s['segments']}" if "segments" in s else "")
 
 
