@@ -28,7 +28,8 @@ data), ``vllm`` and ``sarathi`` (approximation: a 512-token prefill budget per r
 :mod:`kvopt.policies.serving`).
 WAIT and Nested WAIT are tuned as in the revision: every cap ``tl`` of the grid (and ``L`` for the
 real data; for WAIT on several types, both threshold rules: the spec's ``B rho_j / (l'_j + 1)``
-and the authors' simulator's ``B lambda_j / sum_r lambda_r (l'_r + 1)``) runs, and the lowest
+and the authors' simulator's ``B lambda_j / sum_r lambda_r (l'_r + 1)``; for WAIT on
+synthetic workloads also the strict fluid thresholds of the rate) runs, and the lowest
 mean latency per rate is reported with its setting.
 
 **Metrics**, from verified schedules only: mean latency of the requests arriving in the central
@@ -183,6 +184,20 @@ def settings(w: Workload, policy: str) -> list[dict[str, Any]]:
     return [{}]
 
 
+def settings_at(w: Workload, policy: str, rate: float) -> list[dict[str, Any]]:
+    """:func:`settings`, plus for WAIT on a synthetic workload the strict fluid thresholds of
+    the rate (:func:`kvopt.fluid.fluid_wait_thresholds`; known rates and time model)."""
+    grid = settings(w, policy)
+    if policy == "wait" and w.trace is None:
+        model = FluidModel(np.asarray(w.prompts), np.asarray(w.outputs),
+                           rate * np.asarray(w.weights) / sum(w.weights), D0, D1,
+                           d1_prefill=D1_PREFILL)
+        n = fluid_wait_thresholds(model)
+        grid.append({"thresholds": [[s, o, int(k)] for s, o, k in
+                                    zip(w.prompts, w.outputs, n, strict=True)]})
+    return grid
+
+
 def make_policy(w: Workload, policy: str, setting: dict[str, Any], traces_dir: Path):
     if policy == "wait":
         if "thresholds" in setting:
@@ -314,6 +329,8 @@ def _setting_words(setting: str) -> str:
     s = json.loads(setting)
     if "threshold" in s:
         return f"n_1 {s['threshold']}"
+    if "thresholds" in s:
+        return "fluid thresholds " + ":".join(str(n) for _, _, n in s["thresholds"])
     words = f"tl {s['cap']}" + (", stages rule" if s.get("rule") == "stages" else "")
     return words + (f", L {s['segments']}" if "segments" in s else "")
 
@@ -422,7 +439,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     jobs = [(name, pol, setting, rate, args.num_requests, args.seed, args.traces_dir)
             for name in names for rate in rates_of(WORKLOADS[name], args.traces_dir)
-            for pol in WORKLOADS[name].policies for setting in settings(WORKLOADS[name], pol)]
+            for pol in WORKLOADS[name].policies
+            for setting in settings_at(WORKLOADS[name], pol, rate)]
     hjobs = horizon_jobs(args.horizon_sizes, args.seed, args.traces_dir)
     print(f"{len(jobs)} runs, {len(hjobs)} for the horizon check", file=sys.stderr)
     if args.workers > 1:
