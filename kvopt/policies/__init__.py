@@ -13,6 +13,9 @@ Interval predictions (``specs/prediction-intervals-and-bins.md`` Part A): ``amax
 (``amin-lowest-estimate``, ``amin-most-progress``, ``amin-random``), MC-SF fed the interval's
 bounds (``mcsf-upper``, ``mcsf-lower``, ``mcsf-mid``), and ``hsf``, the clairvoyant reference:
 its spec's :attr:`PolicySpec.predictions` tells the environment to give it the true outputs.
+
+Peer policies (issue 30): ``svf`` (smallest volume first) and ``sorted-f`` (reconstructed from
+secondary accounts, :mod:`kvopt.policies.sortedf`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from kvopt.policies.fcfs import Fcfs
 from kvopt.policies.hsf import Hsf
 from kvopt.policies.mcsf import McBenchmark, McSf
 from kvopt.policies.replay import Replay
+from kvopt.policies.sortedf import SortedF
+from kvopt.policies.svf import Svf
 from kvopt.sim.intervals import ExactPredictions
 from kvopt.sim.predictions import PredictionModel
 
@@ -50,6 +55,8 @@ __all__ = [
     "Replay",
     "RoundRobin",
     "Router",
+    "SortedF",
+    "Svf",
 ]
 
 
@@ -122,4 +129,9 @@ POLICIES: dict[str, PolicySpec] = {
                              reads_predictions=True),
     "mcsf-mid": PolicySpec(functools.partial(McSfBound, "mid"),
                            "MC-SF planning with the interval's midpoint", reads_predictions=True),
+    # issue 30: the peer policies
+    "svf": PolicySpec(Svf, "SVF: smallest predicted KV volume s p + p (p + 1) / 2 first, "
+                           "MC-SF's admission", reads_predictions=True),
+    "sorted-f": PolicySpec(SortedF, "Sorted-F (reconstructed): one feasible batch at a time, "
+                                    "the prefix of least sum p / |X|^2", reads_predictions=True),
 }
