@@ -45,7 +45,6 @@ import bisect
 import numpy as np
 
 from kvopt.policies.base import most_recent_victims
-from kvopt.policies.mcsf import Checkpoints
 from kvopt.sim.state import IDLE, Decision, PolicyContext, SimState
 
 __all__ = ["SortedF", "best_f_prefix"]
@@ -111,22 +110,37 @@ class SortedF:
         pool = self._pool
         if len(state.running) or not pool:
             return IDLE
-        s, p = self._s, self._p
-        points = Checkpoints(state.memory, (), t)
-        headroom = state.memory                 # what round t + 1 leaves: M - sum(s + 1)
-        least = (self._min_s or 0) + 1
-        batch: list[int] = []
-        for _, _, j in pool:
-            sj = s[j]
-            if sj + 1 > headroom:
+        s, p, memory = self._s, self._p, state.memory
+        # All members start at t and join in non-decreasing p, so with checkpoints d (planned
+        # lengths of members) holding W_d = sum over members with p >= d of (s + d), candidate j
+        # fits iff s_j <= min_d (M - W_d - d): MC-SF's future-peak check, written for this case
+        # (its own new checkpoint holds s_j + p_j <= M by the cap).
+        marks: list[int] = []       # the distinct d, increasing
+        loads: list[int] = []       # W_d
+        slack = memory
+        least = self._min_s or 0
+        joined: list[int] = []
+        where: list[int] = []       # their positions in the pool
+        for pos, key in enumerate(pool):
+            sj = s[key[2]]
+            if sj > slack:
                 continue
-            pj = p[j]
-            if points.try_add(t + pj, sj - t, sj + pj):
-                batch.append(j)
-                headroom -= sj + 1
-                if headroom < least:
-                    break
-        admit = batch[:best_f_prefix([p[j] for j in batch])]
-        started = set(admit)
-        self._pool = [key for key in pool if key[2] not in started]
-        return Decision(admit=admit)
+            pj = key[0]
+            slack = memory
+            for x, d in enumerate(marks):
+                w = loads[x] = loads[x] + sj + d
+                if memory - w - d < slack:
+                    slack = memory - w - d
+            if not marks or marks[-1] != pj:
+                marks.append(pj)
+                loads.append(sj + pj)
+                if memory - sj - pj - pj < slack:
+                    slack = memory - sj - pj - pj
+            joined.append(key[2])
+            where.append(pos)
+            if slack < least:
+                break
+        k = best_f_prefix([p[j] for j in joined])
+        for pos in reversed(where[:k]):
+            del pool[pos]
+        return Decision(admit=joined[:k])
