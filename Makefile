@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test lint bench experiment-synthetic experiment-trace experiment-adversarial experiment-bins experiment-intervals clean
+.PHONY: help install demo test lint bench experiment-synthetic experiment-trace experiment-adversarial experiment-bins experiment-intervals experiment-leaderboard clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -56,3 +56,6 @@ experiment-bins: $(STAMP)  ## Multi-Bin Batching figures B-F1..B-F5 beside the p
 
 experiment-intervals: $(STAMP)  ## A_max, A_min, H-SF: the alpha sweep on interval predictions (~4 min, 2 cores) -> results/intervals
 	$(VENV)/bin/kvopt experiment intervals --out results/intervals
+
+experiment-leaderboard: $(STAMP)  ## every registered policy on the scenario suite, certified intervals -> results/leaderboard (index.html)
+	$(VENV)/bin/kvopt experiment leaderboard --out results/leaderboard --traces ../shared/traces

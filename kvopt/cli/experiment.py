@@ -24,6 +24,8 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
     "intervals": ("kvopt.experiments.intervals",
                   "interval predictions: A_max, A_min, H-SF over the alpha sweep"),
     "bins": ("kvopt.bins.experiment", "Multi-Bin Batching: figures B-F1..B-F5"),
+    "leaderboard": ("kvopt.experiments.leaderboard",
+                    "every registered policy on a fixed suite, certified ratio intervals"),
 }
 
 experiment_app = typer.Typer(
