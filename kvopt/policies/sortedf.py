@@ -20,8 +20,13 @@ The rule as kvopt runs it, online (predictions in place of outputs, only reveale
    then position. Walk that list and add a candidate if the batch, all started at ``t``, still
    fits ``M`` in every future round by the *predicted* memory (MC-SF's future-peak check over
    the batch alone); a candidate that does not fit is *skipped* (first fit), not a stop, since
-   with heterogeneous prompts a large prompt must not block small ones. The walk ends early when
-   the memory of round ``t + 1`` leaves no room for the smallest prompt seen so far.
+   with heterogeneous prompts a large prompt must not block small ones. As all members start
+   together and join in non-decreasing ``p``, the check is one comparison: ``s_j`` at most the
+   batch's *slack* :math:`\min_d (M - W_d - d)` over its members' planned lengths ``d``, with
+   :math:`W_d = \sum_{i: p_i \ge d} (s_i + d)` its predicted memory ``d`` rounds on (a new
+   checkpoint of ``j``'s own holds ``s_j + p_j <= M`` by the cap); the walk ends early when the
+   slack is below the smallest prompt seen so far (``tests/policies/test_sortedf.py`` checks it
+   against MC-SF's general check without the early end).
 4. **Choosing by F.** Among the prefixes ``X_k`` (the first ``k`` requests added), start the
    one with the smallest :math:`F(X_k) = \sum_{i \in X_k} p_i / k^2`, ties to the larger ``k``.
    Every prefix of a feasible batch started together is feasible. As the ``p_i`` added are
