@@ -2,10 +2,12 @@
 
 The instance is :mod:`sim_scale`'s (lengths resampled, seeded, from the Azure 2023 conversation
 trace, whose prompts already vary from 1 to 14,050 tokens; Poisson arrivals in rounds at
-``M = 16,492``), with the arrival rate chosen per policy at about 95% of that policy's own
-throughput, so that each runs loaded but stable: 0.055 requests per round for MC-SF and SVF (as
-``sim_scale.py``), 0.039 for Sorted-F, whose one-batch-at-a-time rule serves about 0.041 per round
-here (at 0.055 its queue grows without bound and so does the cost of every batch walk). MC-SF
+``M = 16,492``), with the arrival rate chosen per policy near that policy's own throughput:
+0.055 requests per round for MC-SF and SVF (as ``sim_scale.py``: loaded, stable), 0.039 for
+Sorted-F, whose one-batch-at-a-time rule serves about 0.041 per round at 0.055 (there its queue
+grows without bound, and so does the cost of every batch walk: 10,000 requests take 0.45 s,
+100,000 take 53 s on a loaded machine). At 0.039 Sorted-F is close to saturation (its mean
+latency still grows with ``n``: 4,409 rounds at 100k, 20,054 at 1M). MC-SF
 runs beside them on the same machine as the yardstick. Each run is one fresh process (its own
 peak RSS, ``ru_maxrss``, after the simulation and again after ``verify``); every schedule passes
 ``verify``; wall seconds cover the simulation only. Target (issue 30): 1M requests within 60 s on

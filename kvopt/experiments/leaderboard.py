@@ -2,7 +2,7 @@
 mean ratio as a certified interval, its rank and its runtime.
 
 ``kvopt experiment leaderboard --out results/leaderboard [--count 10] [--trace-requests 10000]
-[--traces DIR] [--time-limit 10] [--workers N] [--scheduler ADDR] [--policies all|a,b]
+[--traces DIR] [--time-limit 30] [--workers N] [--scheduler ADDR] [--policies all|a,b]
 [--scenarios all|a,b]``
 
 **Scenarios** (:func:`scenarios`; every instance drawn from ``--seed``, so the suite is the same
@@ -285,8 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="requests per trace instance (default 10000)")
     parser.add_argument("--traces", type=Path, default=TRACES_DIR,
                         help="directory of the shared traces (default ../shared/traces)")
-    parser.add_argument("--time-limit", type=float, default=10.0,
-                        help="seconds per hindsight solve or LP (default 10)")
+    parser.add_argument("--time-limit", type=float, default=30.0,
+                        help="seconds per hindsight solve or LP (default 30)")
     parser.add_argument("--policies", default="all", help="'all' or comma-separated names")
     parser.add_argument("--scenarios", default="all", help="'all' or comma-separated names")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: CPUs)")
