@@ -576,6 +576,6 @@ def test_experiment_lists_every_experiment():
     result = runner.invoke(app, ["experiment", "--help"])
     assert result.exit_code == 0
     assert set(EXPERIMENTS) >= {"synthetic", "trace", "adversarial", "intervals", "bins",
-                                "burst", "fluid"}
+                                "burst", "fluid", "leaderboard"}
     assert all(name in result.output for name in EXPERIMENTS)
     assert runner.invoke(app, ["experiment", "nosuch"]).exit_code == 2

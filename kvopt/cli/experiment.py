@@ -28,6 +28,8 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
               "a serving cluster under load bursts: KunServe against recompute, swap, migrate"),
     "fluid": ("kvopt.experiments.fluid",
               "WAIT and Nested WAIT against vLLM and Sarathi, latency against rate"),
+    "leaderboard": ("kvopt.experiments.leaderboard",
+                    "every registered policy on a fixed suite, certified ratio intervals"),
 }
 
 experiment_app = typer.Typer(

@@ -16,6 +16,8 @@ its spec's :attr:`PolicySpec.predictions` tells the environment to give it the t
 
 WAIT and Nested WAIT (``specs/fluid-wait.md``, :mod:`kvopt.policies.wait`): ``wait``,
 ``nested-wait``, and their baselines ``vllm`` and ``sarathi`` (:mod:`kvopt.policies.serving`).
+Peer policies (issue 30): ``svf`` (smallest volume first) and ``sorted-f`` (reconstructed from
+secondary accounts, :mod:`kvopt.policies.sortedf`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from kvopt.policies.mcsf import McBenchmark, McSf
 from kvopt.policies.names import display_name
 from kvopt.policies.replay import Replay
 from kvopt.policies.serving import Sarathi, Vllm
+from kvopt.policies.sortedf import SortedF
+from kvopt.policies.svf import Svf
 from kvopt.policies.wait import NestedWait, Wait
 from kvopt.sim.intervals import ExactPredictions
 from kvopt.sim.predictions import PredictionModel
@@ -61,6 +65,8 @@ __all__ = [
     "Sarathi",
     "Vllm",
     "Wait",
+    "SortedF",
+    "Svf",
 ]
 
 
@@ -141,4 +147,9 @@ POLICIES: dict[str, PolicySpec] = {
     "vllm": PolicySpec(Vllm, "vLLM: FCFS, whole prefills, 1% reserve, LIFO eviction with restart"),
     "sarathi": PolicySpec(Sarathi, "Sarathi (approximation): vLLM with a 512-token prefill budget "
                                    "per round and 512 requests at most"),
+    # issue 30: the peer policies
+    "svf": PolicySpec(Svf, "SVF: smallest predicted KV volume s p + p (p + 1) / 2 first, "
+                           "MC-SF's admission", reads_predictions=True),
+    "sorted-f": PolicySpec(SortedF, "Sorted-F (reconstructed): one feasible batch at a time, "
+                                    "the prefix of least sum p / |X|^2", reads_predictions=True),
 }
