@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test lint bench experiment-synthetic experiment-trace experiment-adversarial experiment-bins experiment-intervals experiment-burst clean
+.PHONY: help install demo test lint bench experiment-synthetic experiment-trace experiment-adversarial experiment-bins experiment-intervals experiment-burst experiment-fluid experiment-leaderboard clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -59,3 +59,7 @@ experiment-intervals: $(STAMP)  ## A_max, A_min, H-SF: the alpha sweep on interv
 
 experiment-burst: $(STAMP)  ## serving cluster under load bursts: KunServe vs recompute, swap, migrate -> results/burst
 	$(VENV)/bin/kvopt experiment burst --out results/burst
+experiment-fluid: $(STAMP)  ## WAIT, Nested WAIT vs vLLM, Sarathi against rate (~5 min, 2 cores) -> results/fluid
+	$(VENV)/bin/kvopt experiment fluid --out results/fluid
+experiment-leaderboard: $(STAMP)  ## every registered policy on the scenario suite, certified intervals -> results/leaderboard (index.html)
+	$(VENV)/bin/kvopt experiment leaderboard --out results/leaderboard --traces ../shared/traces

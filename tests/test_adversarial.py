@@ -30,8 +30,12 @@ def test_every_registered_policy_pays_the_analytic_cost():
     m = 4
     inst = adversarial_instance(m)
     alg, _ = analytic_costs(m, 16)
+    # threshold gates (issue 30) hold the lone long request until more arrive (here: until all
+    # have, at round 1): the same schedule one round later, every request one round later
+    gates = {"wait", "nested-wait"}
     for name, cls in POLICIES.items():
-        assert verify(inst, simulate(inst, cls())).total_latency == alg, name
+        cost = verify(inst, simulate(inst, cls())).total_latency
+        assert cost == (alg + m + 1 if name in gates else alg), name
 
 
 def test_shorts_first_is_the_hindsight_optimum(backend):

@@ -68,6 +68,55 @@ def generate_synthetic(
             typer.echo(f"wrote {count} instances to {out}")
 
 
+@generate_app.command("hetero")
+def generate_hetero(
+    arrivals: Annotated[Arrivals, typer.Option(help="All at round 0, or Poisson per round.")],
+    seed: Annotated[int, typer.Option(
+        min=0, help="Seed of the whole set (required: no default).")],
+    out: Annotated[Path, typer.Option(help="File (count 1) or directory (count > 1).")],
+    count: Annotated[int, typer.Option(min=1, help="Number of instances.")] = 1,
+    num_requests: Annotated[int | None, typer.Option(
+        min=1, help="Fix n (default: the paper's distribution).")] = None,
+    memory: Annotated[int | None, typer.Option(
+        min=2, help="KV capacity M (default U{30..50}; 16492 with --prompts-from).")] = None,
+    prompt_max: Annotated[int | None, typer.Option(
+        min=1, help="Uniform prompts U{1..P} (default M // 2).")] = None,
+    prompts_from: Annotated[Path | None, typer.Option(
+        help="Resample prompts from this trace CSV (Vidur, Azure or lengths-only).")] = None,
+) -> None:
+    """Heterogeneous prompts: the paper's arrivals and outputs U{1..M - s}, prompts uniform over
+    a wide range or resampled from a real trace's prompts, seeded."""
+    from kvopt.generate import hetero_set
+    from kvopt.read import read_trace_columns, write_instance
+
+    with _errors():
+        if prompts_from is not None and prompt_max is not None:
+            raise KvoptError("--prompt-max: not with --prompts-from (prompts come from the trace)")
+        if count == 1:
+            _check_target(out)
+        elif out.exists() and not out.is_dir():
+            raise KvoptError(f"{out}: exists and is not a directory (count > 1 writes a directory)")
+        pool = None if prompts_from is None else read_trace_columns(prompts_from)["prompt"]
+        prefix = f"hetero-{arrivals.value}"
+        if prompts_from is not None:
+            prefix += f"-{prompts_from.stem}"
+        try:
+            instances = hetero_set(arrivals.value, seed, count, num_requests=num_requests,
+                                   memory=memory, prompt_max=prompt_max, prompt_pool=pool,
+                                   prefix=prefix)
+        except ValueError as exc:
+            option = "--prompts-from" if prompts_from is not None else "--prompt-max"
+            raise KvoptError(f"{option}: {exc}") from None
+        if count == 1:
+            write_instance(out, instances[0])
+            typer.echo(f"wrote {out}")
+        else:
+            out.mkdir(parents=True, exist_ok=True)
+            for inst in instances:
+                write_instance(out / f"{inst.name}.json", inst)
+            typer.echo(f"wrote {count} instances to {out}")
+
+
 # ----------------------------------------------------------------------------- show-versions
 @generate_app.command("adversarial")
 def generate_adversarial(

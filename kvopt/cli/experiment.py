@@ -26,6 +26,10 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
     "bins": ("kvopt.bins.experiment", "Multi-Bin Batching: figures B-F1..B-F5"),
     "burst": ("kvopt.experiments.burst",
               "a serving cluster under load bursts: KunServe against recompute, swap, migrate"),
+    "fluid": ("kvopt.experiments.fluid",
+              "WAIT and Nested WAIT against vLLM and Sarathi, latency against rate"),
+    "leaderboard": ("kvopt.experiments.leaderboard",
+                    "every registered policy on a fixed suite, certified ratio intervals"),
 }
 
 experiment_app = typer.Typer(

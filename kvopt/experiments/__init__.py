@@ -16,5 +16,8 @@ Each experiment runs as ``python -m kvopt.experiments.<name> --out results/<name
   per scenario and policy;
 * :mod:`kvopt.experiments.intervals`: A_max, A_min and H-SF under interval predictions, the
   alpha sweep against H-SF and the hindsight optimum (issue 27), one job per instance; its
-  tables and figures in :mod:`kvopt.experiments.intervals_report`.
+  tables and figures in :mod:`kvopt.experiments.intervals_report`;
+* :mod:`kvopt.experiments.leaderboard`: every registered policy on a fixed scenario suite,
+  certified mean-ratio intervals, ranks and runtimes (issue 30), one job per instance; its
+  Markdown, JSON and self-contained HTML in :mod:`kvopt.experiments.leaderboard_report`.
 """

@@ -13,6 +13,11 @@ Interval predictions (``specs/prediction-intervals-and-bins.md`` Part A): ``amax
 (``amin-lowest-estimate``, ``amin-most-progress``, ``amin-random``), MC-SF fed the interval's
 bounds (``mcsf-upper``, ``mcsf-lower``, ``mcsf-mid``), and ``hsf``, the clairvoyant reference:
 its spec's :attr:`PolicySpec.predictions` tells the environment to give it the true outputs.
+
+WAIT and Nested WAIT (``specs/fluid-wait.md``, :mod:`kvopt.policies.wait`): ``wait``,
+``nested-wait``, and their baselines ``vllm`` and ``sarathi`` (:mod:`kvopt.policies.serving`).
+Peer policies (issue 30): ``svf`` (smallest volume first) and ``sorted-f`` (reconstructed from
+secondary accounts, :mod:`kvopt.policies.sortedf`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ from kvopt.policies.hsf import Hsf
 from kvopt.policies.mcsf import McBenchmark, McSf
 from kvopt.policies.names import display_name
 from kvopt.policies.replay import Replay
+from kvopt.policies.serving import Sarathi, Vllm
+from kvopt.policies.sortedf import SortedF
+from kvopt.policies.svf import Svf
+from kvopt.policies.wait import NestedWait, Wait
 from kvopt.sim.intervals import ExactPredictions
 from kvopt.sim.predictions import PredictionModel
 
@@ -46,12 +55,18 @@ __all__ = [
     "McBenchmark",
     "McSf",
     "McSfBound",
+    "NestedWait",
     "Policy",
     "PolicySpec",
     "Replay",
     "RoundRobin",
     "Router",
     "display_name",
+    "Sarathi",
+    "Vllm",
+    "Wait",
+    "SortedF",
+    "Svf",
 ]
 
 
@@ -124,4 +139,17 @@ POLICIES: dict[str, PolicySpec] = {
                              reads_predictions=True),
     "mcsf-mid": PolicySpec(functools.partial(McSfBound, "mid"),
                            "MC-SF planning with the interval's midpoint", reads_predictions=True),
+    # specs/fluid-wait.md (issue 30): fluid-guided threshold batching and its baselines
+    "wait": PolicySpec(Wait, "WAIT: start n_j of a type (prompt, predicted output) at once, "
+                             "n_j = B rho_j / (l'_j + 1), B = 128", reads_predictions=True),
+    "nested-wait": PolicySpec(NestedWait, "Nested WAIT: start n_1 at once, n_1 from the length "
+                                          "distribution (tl = 128)", reads_predictions=True),
+    "vllm": PolicySpec(Vllm, "vLLM: FCFS, whole prefills, 1% reserve, LIFO eviction with restart"),
+    "sarathi": PolicySpec(Sarathi, "Sarathi (approximation): vLLM with a 512-token prefill budget "
+                                   "per round and 512 requests at most"),
+    # issue 30: the peer policies
+    "svf": PolicySpec(Svf, "SVF: smallest predicted KV volume s p + p (p + 1) / 2 first, "
+                           "MC-SF's admission", reads_predictions=True),
+    "sorted-f": PolicySpec(SortedF, "Sorted-F (reconstructed): one feasible batch at a time, "
+                                    "the prefix of least sum p / |X|^2", reads_predictions=True),
 }

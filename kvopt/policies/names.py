@@ -28,6 +28,12 @@ _FIXED = {
     "mcsf-lower": "MC-SF on the lower bound",
     "mcsf-mid": "MC-SF on the midpoint",
     "hindsight": "Hindsight (best known)",
+    "svf": "SVF",
+    "sorted-f": "Sorted-F (reconstructed)",
+    "wait": "WAIT",
+    "nested-wait": "Nested WAIT",
+    "vllm": "vLLM",
+    "sarathi": "Sarathi (approx.)",
 }
 _GREEDY = re.compile(r"greedy-a([0-9.]+)")
 _CLEAR = re.compile(r"clear-a([0-9.]+)-b([0-9.]+)")

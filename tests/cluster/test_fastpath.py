@@ -45,7 +45,7 @@ def test_fast_path_equals_the_plain_loop(seed, n, rate, replicas, scale, router,
 
 def test_swap_under_pressure_equals_the_plain_loop():
     """A burst that swaps requests out: the fast path runs only between swaps, results equal."""
-    from conftest import burst_workload
+    from cluster_workloads import burst_workload
 
     w = burst_workload(3, base=60, burst=120, burst_s=2.0)
     runs = [simulate_cluster(w, ClusterConfig(num_replicas=2, pool_scale=0.05, handler="swap",

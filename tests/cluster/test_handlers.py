@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import burst_workload, poisson_workload
+from cluster_workloads import burst_workload, poisson_workload
 
 from kvopt.cluster import ClusterConfig, Workload, load_preset, simulate_cluster
 from kvopt.cluster.hardware import BLOCK_TOKENS

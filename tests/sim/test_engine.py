@@ -56,6 +56,9 @@ def policy_cases():
     out["mcsf-lower-g3"] = (lambda: McSfBound("lower"), IntervalPredictions(0.25))
     out["mcsf-mid-g2-miss"] = (lambda: McSfBound("mid"),
                                IntervalPredictions(0.25, "g2", miss_prob=0.3))
+    # issue 30: the peer policies with noisy predictions
+    out["svf-noisy"] = (POLICIES["svf"], PointPredictions(eps=0.5))
+    out["sorted-f-noisy"] = (POLICIES["sorted-f"], PointPredictions(eps=0.5))
     return out
 
 
