@@ -79,6 +79,17 @@ def cluster_command(
     ] = False,
     seed: Annotated[int, typer.Option(
         min=0, help="Recorded with the run; the replay itself draws no randomness.")] = 0,
+    slo_ttft_ref: Annotated[float | None, typer.Option(
+        "--slo-ttft-ref", help="Reference TTFT in s for SLO attainment (the no-burst run's "
+                               "P50; default: this run's).")] = None,
+    slo_tbt_ref: Annotated[float | None, typer.Option(
+        "--slo-tbt-ref", help="Reference TBT in s for SLO attainment (the no-burst run's "
+                              "P50; default: this run's).")] = None,
+    slo_ttft_factor: Annotated[float, typer.Option(
+        "--slo-ttft-factor", help="A request meets the SLO with TTFT <= X x the reference.")
+    ] = 5.0,
+    slo_tbt_factor: Annotated[float, typer.Option(
+        "--slo-tbt-factor", help="... and a mean token gap <= X x the reference TBT.")] = 1.5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Replay a trace on R replicas with a memory-pressure handler; the run is verified
@@ -88,6 +99,11 @@ def cluster_command(
 
     if not (time_scale > 0 and math.isfinite(time_scale)):
         raise _fail(f"kvopt cluster: --time-scale: must be a positive number, got {time_scale}")
+    for name, value in (("--slo-ttft-ref", slo_ttft_ref), ("--slo-tbt-ref", slo_tbt_ref),
+                        ("--slo-ttft-factor", slo_ttft_factor),
+                        ("--slo-tbt-factor", slo_tbt_factor)):
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise _fail(f"kvopt cluster: {name}: must be a positive number, got {value}")
     if micro_batches not in ("balanced", "naive"):
         raise _fail(f"kvopt cluster: --micro-batches: expected balanced or naive, got "
                     f"{micro_batches!r}")
@@ -100,11 +116,17 @@ def cluster_command(
         result = simulate_cluster(workload, config)
     assert not isinstance(result, tuple)
     data = result.summary()
+    ttft_ref = data["p50_ttft_s"] if slo_ttft_ref is None else slo_ttft_ref
+    tbt_ref = data["p50_tbt_s"] if slo_tbt_ref is None else slo_tbt_ref
+    data.update({"slo_attainment": result.slo_attainment(
+        ttft_ref, tbt_ref, ttft_factor=slo_ttft_factor, tbt_factor=slo_tbt_factor),
+        "slo_ttft_ref_s": ttft_ref, "slo_tbt_ref_s": tbt_ref,
+        "slo_ttft_factor": slo_ttft_factor, "slo_tbt_factor": slo_tbt_factor})
     data.update({"profile": profile, "replicas": replicas, "handler": handler.value,
                  "router": router.value, "group": group, "time_scale": time_scale,
                  "seed": seed, "trace": trace.name})
     if as_json:
         _print_json(data)
     else:
-        typer.echo(_pairs([[k, _fmt(v) if isinstance(v, float) else str(v)]
+        typer.echo(_pairs([[k, _fmt(v) if isinstance(v, float) or v is None else str(v)]
                            for k, v in data.items()]))

@@ -25,15 +25,13 @@ A request holds the blocks of ``prompt + generated`` tokens while it decodes its
 at most ``prompt + output - 1`` tokens. Everything that moves KV or recomputes it is charged in
 time by the handler; :mod:`kvopt.cluster.verify` checks the iteration log independently.
 
-**Fast path** (``ClusterConfig.fast``, used with ``recompute`` when no log or samples are kept:
-nothing then reads a unit between its iterations but the router). After an iteration that
-admitted nothing, the following decode-only iterations of the same unit are computed at once
-(their step times, block growth, completions and token gaps are closed-form in the batch's
-held tokens and remaining lengths) up to the first completion if the queue is not empty, up to
-the last otherwise, or up to the first iteration whose blocks would not fit. The router reads
-such a unit's free blocks and resident count as of the arrival; an arrival at the unit cuts the
-run after the iteration in progress. ``tests/cluster/test_fastpath.py`` checks, with
-hypothesis, that the results equal the plain loop's bit for bit.
+**Fast path** (``ClusterConfig.fast``; ``recompute``, or ``swap`` while a unit has nothing
+swapped out or coming back; no log or samples: only the router reads a unit mid-run). After an
+iteration that admitted nothing, the decode-only iterations that follow are computed lazily
+(empty queue, no pressure possible; no event) or at once up to the first completion while
+requests queue or the first block that would not fit (:mod:`kvopt.cluster.fastpath`). An
+arrival at the unit cuts the run after the iteration in progress; ``tests/cluster/
+test_fastpath.py`` checks with hypothesis that the results equal the plain loop's bit for bit.
 """
 
 from __future__ import annotations
@@ -48,8 +46,10 @@ from typing import Any
 import numpy as np
 
 from kvopt.cluster.config import ClusterConfig, Workload
+from kvopt.cluster.fastpath import DecodeRun, decode_table, last_blocks
 from kvopt.cluster.hardware import BLOCK_TOKENS, Preset, load_preset
 from kvopt.cluster.network import Interconnect
+from kvopt.cluster.records import iteration_record, kind_gaps, kinds_of
 from kvopt.cluster.steptime import StepTime
 from kvopt.exceptions import KvoptError
 
@@ -58,6 +58,7 @@ __all__ = ["QUEUED", "RUNNING", "STALLED", "SWAPPED", "DONE", "Handler", "Sim", 
 QUEUED, RUNNING, STALLED, SWAPPED, DONE = range(5)
 _EMPTY = np.zeros(0, dtype=np.int64)
 _MACRO_MAX = 512
+_MACRO_MIN = 8
 
 
 def blocks(tokens: int) -> int:
@@ -88,6 +89,7 @@ class Unit:
         self.iter_start = self.iter_end = self.prev_end = 0.0
         self.iterations = 0
         self.macro: dict[str, Any] | None = None   # decode-only iterations run at once
+        self.macro_cap = 32                 # iterations planned at once (adapts to arrivals)
         self.epoch = 0
 
     @property
@@ -162,6 +164,8 @@ class Sim:
         self.state = [QUEUED] * n
         self.prefill_len = list(self.prompt)
         self.first_s = [float("nan")] * n
+        self.admit_s = [float("nan")] * n              # first admission (queueing time)
+        self.stall_since: dict[int, float] = {}        # stalled request -> since (handlers)
         self.last_s = np.zeros(n, dtype=np.float64)
         self.done_s = [float("nan")] * n
         self.num_preempted = [0] * n
@@ -175,14 +179,18 @@ class Sim:
         self.counters: collections.defaultdict[str, float] = collections.defaultdict(float)
         self.gap_values = array("d")
         self.gap_counts = array("d")
+        self.kinds = config.handler == "param"         # gaps by kind (kvopt.cluster.records)
+        self.gap_kinds = array("b")
+        self.stale = np.zeros(n, dtype=bool)
         self.iter_log: list[tuple[Any, ...]] = []       # see kvopt.cluster.verify
         self.transfer_log: list[tuple[Any, ...]] = []
         self.event_log: list[tuple[Any, ...]] = []
         self.samples: list[tuple[float, list[float], list[float]]] = []
         self._rr = 0
         # the fast path (module docstring) where nothing but arrivals reads a unit mid-run
-        self.fast = (config.fast and config.handler == "recompute" and not config.record
-                     and not config.sample_s)
+        # (swap: only while the unit has nothing swapped out or coming back, see start_iteration)
+        self.fast = (config.fast and config.handler in ("recompute", "swap")
+                     and not config.record and not config.sample_s)
         handler.attach(self)
 
     # ------------------------------------------------------------------ setup
@@ -227,6 +235,8 @@ class Sim:
             fn(t, arg)
             if self.completed == n and nxt == n and not any(u.busy for u in self.units):
                 break
+        if self.fast:
+            self._settle(float("inf"))
         self.handler.finish(self.now)
         if self.completed != n:
             raise KvoptError(f"cluster run stalled: {self.completed} of {n} requests completed")
@@ -259,9 +269,16 @@ class Sim:
         if router == "least-loaded":
             return min(cands, key=lambda u: (self.resident(u) + len(u.queue) + len(u.swapped),
                                               u.uid))
-        return max(cands, key=lambda u: (self.free(u) - u.queued_blocks, -u.uid))
+        best, best_v = cands[0], self.free(cands[0]) - cands[0].queued_blocks
+        for u in cands[1:]:     # the most free blocks net of the queue, then the lowest uid
+            v = self.free(u) - u.queued_blocks
+            if v > best_v or (v == best_v and u.uid < best.uid):
+                best, best_v = u, v
+        return best
 
     def _arrive(self, i: int) -> None:
+        if self.fast:
+            self._settle(self.now)
         u = self.route(i)
         self.enqueue(u, i)
         if u.macro is not None:
@@ -306,7 +323,8 @@ class Sim:
         idx = np.array(u.running, dtype=np.int64)
         held = self.prompt_a[idx] + self.gen[idx]
         need = (held + (BLOCK_TOKENS - 1)) // BLOCK_TOKENS
-        return idx, held, need, int(need.sum() - self.blk[idx].sum())
+        # (small arrays: summing their lists is cheaper than numpy's reductions)
+        return idx, held, need, sum(need.tolist()) - sum(self.blk[idx].tolist())
 
     # ------------------------------------------------------------------ iterations
     def start_iteration(self, u: Unit, t: float) -> None:
@@ -321,7 +339,7 @@ class Sim:
         prompt, blk = self.prompt, self.blk
         blk[idx] = need
         u.used += grow
-        sum_ctx = int(held.sum())
+        sum_ctx = sum(held.tolist())
         admitted: list[int] = []
         prefill_tokens = 0
         if not preempted and handler.before_admit(u, t):
@@ -338,6 +356,8 @@ class Sim:
                 u.used += need
                 blk[i] = need
                 self.state[i] = RUNNING
+                if n == prompt[i]:                      # not a re-prefill: the first admission
+                    self.admit_s[i] = t
                 admitted.append(i)
                 prefill_tokens += n
                 if n > prompt[i]:
@@ -359,52 +379,37 @@ class Sim:
         u.iter_start, u.iter_end = t, end
         u.iterations += 1
         if self.cfg.record:
-            self.log_iteration(u, t + delay, end, admitted, decode)
+            self.iter_log.append(iteration_record(self, u, t + delay, end, admitted, decode))
         if self.fast and not admitted and not preempted and not delay and len(idx) \
-                and self._plan_macro(u, end, idx, held, sum_ctx):
+                and not u.swapped and not u.stalled and self._plan_macro(u, end, idx, held):
             return
         self.at(end, self.end_iteration, u)
 
     # ------------------------------------------------------------------ the fast path
-    def _plan_macro(self, u: Unit, end0: float, idx: np.ndarray, held: np.ndarray,
-                    sum_ctx: int) -> bool:
-        """Run the next decode-only iterations of ``u`` at once when nothing but an arrival can
-        change them: no admission (an empty queue; or a head blocked by memory or the resident
-        cap, which only tighten, and then only up to the first completion), every block growth
-        fits. Request ``i`` with ``r_i`` tokens left decodes in iterations ``0 .. r_i - 1``;
-        iteration ``k`` runs ``B_k = #{r_i > k}`` requests holding ``sum (held_i + k)`` tokens,
-        ``i`` needs a new block at ``k`` iff ``(held_i + k) % 16 == 1``, and frees its blocks
-        at the end of iteration ``r_i - 1``."""
+    def _plan_macro(self, u: Unit, end0: float, idx: np.ndarray, held: np.ndarray) -> bool:
+        """Run the next decode-only iterations of ``u`` lazily or at once when nothing but an
+        arrival can change them (module docstring; :mod:`kvopt.cluster.fastpath`)."""
         rem = self.output_a[idx] - self.gen[idx]
-        k_max = min(int(rem.max() if not u.queue else rem.min()), _MACRO_MAX)
-        if k_max < 2:
+        rem_l = rem.tolist()
+        k_full = max(rem_l) if not u.queue else min(rem_l)
+        if k_full < 2:
             return False
-        b = len(idx)
-        ks = np.arange(1, k_max, dtype=np.int64)
-        r = np.minimum(rem, k_max)
-        done_by = np.cumsum(np.bincount(r, minlength=k_max + 1))          # #{r_i <= k}
-        active = b - done_by[ks]
-        held_done = np.cumsum(np.bincount(r, weights=held, minlength=k_max + 1))
-        ctx = (sum_ctx - held_done[ks]).astype(np.int64) + ks * active
-        res = (1 - held) % BLOCK_TOKENS
-        width = k_max + 1
-        hist = np.bincount(res * width + r, minlength=BLOCK_TOKENS * width)
-        upto = np.cumsum(hist.reshape(BLOCK_TOKENS, width), axis=1)     # #{res, r_i <= k}
-        grow = upto[ks % BLOCK_TOKENS, -1] - upto[ks % BLOCK_TOKENS, ks]
-        last_blocks = (held + rem - 1 + (BLOCK_TOKENS - 1)) // BLOCK_TOKENS
-        freed = np.bincount(r, weights=last_blocks, minlength=width)[ks].astype(np.int64)
-        used = u.used + np.cumsum(grow - freed)
-        fits = used <= u.cap
-        if not fits.all():
-            k_max = int(np.argmin(fits)) + 1
-            if k_max < 2:
-                return False
-        n = k_max - 1
-        durs = self.steptime.step_s_array(active[:n], ctx[:n])
-        ends = np.cumsum(np.concatenate(([end0], durs)))
-        u.macro = {"ends": ends, "used": used[:n], "active": active[:n], "base": u.used,
+        other = u.used - sum(self.blk[idx].tolist())         # blocks not of the batch
+        last = last_blocks(held, rem)
+        if not u.queue and other + sum(last.tolist()) <= u.cap:
+            run = DecodeRun(held, rem, last, u.used, end0, self.steptime)
+            u.macro = {"run": run, "used_list": run.used, "active": run.active,
+                       "base": u.used, "idx": idx, "held": held, "rem": rem}
+            return True
+        table = decode_table(held, rem, other, u.cap, min(k_full, u.macro_cap), end0,
+                             self.steptime)
+        if table is None:
+            return False
+        ends, used, active = table
+        n = len(used)
+        u.macro = {"ends": ends, "used": used, "active": active, "base": u.used,
                    "idx": idx, "held": held, "rem": rem, "starts": ends[:-1].tolist(),
-                   "used_list": used[:n].tolist()}
+                   "used_list": used.tolist(), "run": None}
         u.iterations += n
         u.iter_end = float(ends[-1])
         self.at(float(ends[-1]), self._macro_end, (u, u.epoch))
@@ -413,7 +418,11 @@ class Sim:
     def _started(self, u: Unit) -> int:
         """Iterations of ``u``'s macro after the first that have started by now."""
         assert u.macro is not None
-        return bisect.bisect_left(u.macro["starts"], self.now)
+        run = u.macro["run"]
+        if run is None:
+            return bisect.bisect_left(u.macro["starts"], self.now)
+        run.advance(self.now)
+        return bisect.bisect_left(run.ends, self.now, 0, len(run.ends) - 1)
 
     def free(self, u: Unit) -> int:
         """Free blocks of ``u`` now, also while it runs iterations at once."""
@@ -434,35 +443,60 @@ class Sim:
         """Finish the macro's iterations ``0 .. m-1``; iteration ``m`` is in progress."""
         mac = u.macro
         assert mac is not None
-        idx, ends, rem = mac["idx"], mac["ends"], mac["rem"]
+        idx, rem, run = mac["idx"], mac["rem"], mac["run"]
         u.macro = None
         u.epoch += 1
         if m == 0:
             u.batch = ([], idx)
             return
-        self._emit(u, idx, float(ends[0]))
+        if run is None:
+            ends, used = mac["ends"], mac["used"]
+            ends_l = ends[:m].tolist()
+            counts = mac["active"][:m - 1].tolist()
+        else:
+            ends_l, used, counts = run.ends[:m], run.used, run.active[:m - 1]
+            ends = np.array(ends_l)
+            u.iterations += m
+        self._emit(u, idx, ends_l[0])
         if m >= 2:
-            self.gen[idx] += np.minimum(rem, m) - 1
-            self.gap_values.extend(np.diff(ends[:m]).tolist())
-            self.gap_counts.extend(mac["active"][:m - 1].astype(np.float64).tolist())
-            self.last_s[idx] = ends[np.minimum(rem, m) - 1]
+            steps = np.minimum(rem, m) - 1
+            self.gen[idx] += steps
+            self.gap_values.extend([b - a for a, b in zip(ends_l, ends_l[1:], strict=False)])
+            self.gap_counts.extend(counts)
+            self.last_s[idx] = ends[steps]
             u.prev_end = float(ends[m - 1])
         done = rem <= m
         for i, k in zip(idx[done].tolist(), rem[done].tolist(), strict=True):
             self.blk[i] = 0
             self.state[i] = DONE
-            self.done_s[i] = float(ends[k - 1])
+            self.done_s[i] = ends_l[k - 1]
             self.completed += 1
         live = idx[~done]
         self.blk[live] = (mac["held"][~done] + m + (BLOCK_TOKENS - 1)) // BLOCK_TOKENS
-        u.used = int(mac["used"][m - 1])
+        u.used = int(used[m - 1])
         u.running = live.tolist()
         u.batch = ([], live)
+
+    def _settle(self, now: float) -> None:
+        """Lazy runs over before ``now``: their units went idle at their last iteration's end
+        (no arrival came in between: it would have cut the run)."""
+        for u in self.units:
+            mac = u.macro
+            if mac is None or mac["run"] is None:
+                continue
+            run = mac["run"]
+            run.advance(now)
+            if run.finished and run.ends[-1] < now:
+                t = run.ends[-1]
+                self._forward(u, len(run.ends) - 1)
+                self.end_iteration(t, u)
+                self.now = max(self.now, t)
 
     def _macro_end(self, t: float, arg: tuple[Unit, int]) -> None:
         u, epoch = arg
         if epoch != u.epoch or u.macro is None:
             return
+        u.macro_cap = min(_MACRO_MAX, 2 * u.macro_cap)
         self._forward(u, len(u.macro["ends"]) - 1)
         self.end_iteration(t, u)
 
@@ -470,27 +504,23 @@ class Sim:
         """An arrival at ``u``: finish the iterations that ended before ``now``; the one in
         progress ends as scheduled, and the next starts normally (it may admit)."""
         assert u.macro is not None
+        run = u.macro["run"]
+        if run is not None:
+            run.advance(now)
+            m = bisect.bisect_left(run.ends, now)
+            end = run.ends[m]
+            self._forward(u, m)
+            u.iter_end = end
+            self.at(end, self.end_iteration, u)
+            return
         ends = u.macro["ends"]
         m = int(np.searchsorted(ends, now, side="left"))
+        u.macro_cap = max(_MACRO_MIN, 2 * m)
         if m >= len(ends) - 1:
             return      # the last iteration is in progress: its end is the macro's end
         self._forward(u, m)
         u.iter_end = float(ends[m])
         self.at(float(ends[m]), self.end_iteration, u)
-
-    def log_iteration(self, u: Unit, start: float, end: float, admitted: list[int],
-                      decode: Any) -> None:
-        """``(unit, start, end, pool blocks, prefills [(i, tokens, progress)], decodes
-        [(i, progress)], residents [(i, tokens)])``; residents include reservations."""
-        gen, prompt = self.gen, self.prompt
-        dec = [int(i) for i in decode]
-        residents = [(i, prompt[i] + int(gen[i])) for i in dec]
-        residents += [(i, self.prefill_len[i]) for i in admitted]
-        residents += [(i, int(self.blk[i]) * BLOCK_TOKENS) for i in u.stalled]
-        residents += [(i, b * BLOCK_TOKENS) for i, b in u.reserved.items()]
-        self.iter_log.append((u.uid, start, end, u.cap,
-                              [(i, self.prefill_len[i], int(gen[i])) for i in admitted],
-                              [(i, int(gen[i])) for i in dec], residents))
 
     def _emit(self, u: Unit, idx: np.ndarray, t: float) -> bool:
         """The batch's decodes emit a token at ``t``; whether one of them completed."""
@@ -499,17 +529,19 @@ class Sim:
         gen[idx] = g
         before = last[idx]
         other = before != prev
-        same = len(idx) - int(np.count_nonzero(other))
-        if same:
+        same = len(idx) - other.tolist().count(True)
+        if self.kinds:
+            kind_gaps(self, u, idx, t, prev, before, other)
+        elif same:
             self.gap_values.append(t - prev)
             self.gap_counts.append(float(same))
-        if same < len(idx):
+        if same < len(idx) and not self.kinds:
             odd = t - before[other]
             self.gap_values.extend(odd.tolist())
             self.gap_counts.extend([1.0] * len(odd))
         last[idx] = t
         u.prev_end = t
-        return bool((g == self.output_a[idx]).any())
+        return True in (g == self.output_a[idx]).tolist()
 
     def end_iteration(self, t: float, u: Unit) -> None:
         admitted, idx = u.batch
@@ -525,6 +557,8 @@ class Sim:
             else:
                 gaps.append(t - float(last[i]))
                 self.gap_counts.append(1.0)
+                if self.kinds:
+                    self.gap_kinds.append(int(kinds_of(self, u, np.array([i]))[0]))
             last[i] = t
             u.running.append(i)
             if g1 == self.output[i]:

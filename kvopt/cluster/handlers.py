@@ -73,6 +73,7 @@ class Swap(Handler):
             unit.used += need
             sim.blk[i] = need
             sim.state[i] = STALLED
+            sim.stall_since[i] = t
             unit.stalled.add(i)
             nbytes = self._bytes(i)
             dt = sim.net.host_transfer_s(unit.members[0], nbytes)
@@ -86,6 +87,7 @@ class Swap(Handler):
         unit, i = arg
         unit.stalled.discard(i)
         self.sim.state[i] = RUNNING
+        self.sim.counters["stall_s"] += t - self.sim.stall_since.pop(i)
         unit.running.append(i)
         self.sim.kick(unit, t)
 
@@ -183,6 +185,7 @@ class Migrate(Handler):
         dest.used += need - reserved
         sim.blk[i] = need
         sim.state[i] = STALLED
+        sim.stall_since[i] = t
         sim.unit_of[i] = dest.uid
         dest.stalled.add(i)
         nbytes = m["bytes"] + delta
@@ -196,6 +199,7 @@ class Migrate(Handler):
         dest, i = arg
         dest.stalled.discard(i)
         self.sim.state[i] = RUNNING
+        self.sim.counters["stall_s"] += t - self.sim.stall_since.pop(i)
         dest.running.append(i)
         self.sim.kick(dest, t)
 

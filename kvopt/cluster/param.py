@@ -165,6 +165,8 @@ class Param(Handler):
         for i in stale:
             sim.unit_of[i] = gu.uid
             sim.state[i] = STALLED
+            sim.stall_since[i] = t
+            sim.stale[i] = True
             gu.stalled.add(i)
         sim.counters["stale_requests"] += len(stale)
         sim.event_log.append(("switch", t, gu.uid, gu.used, gu.cap))
@@ -212,6 +214,7 @@ class Param(Handler):
             u = sim.units[sim.unit_of[i]]
             u.stalled.discard(i)
             sim.state[i] = RUNNING
+            sim.counters["stall_s"] += t - sim.stall_since.pop(i)
             u.running.append(i)
             touched.add(u.uid)
         for uid in sorted(touched):
@@ -257,6 +260,7 @@ class Param(Handler):
                 u.used += need
                 sim.unit_of[i] = u.uid
                 sim.state[i] = STALLED
+                sim.stall_since[i] = t
                 u.stalled.add(i)
                 moved.append((i, u.uid))
             else:       # no member has room: recompute it there

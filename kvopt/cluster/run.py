@@ -45,5 +45,7 @@ def simulate_cluster(workload: Workload, config: ClusterConfig, *,
         done_s=np.array(sim.done_s), output=np.array(sim.output),
         num_preempted=np.array(sim.num_preempted), gap_values=np.frombuffer(sim.gap_values),
         gap_counts=np.frombuffer(sim.gap_counts), counters=counters,
-        config=dataclasses.asdict(config), samples=sim.samples, events=sim.event_log)
+        config=dataclasses.asdict(config), samples=sim.samples, events=sim.event_log,
+        admit_s=np.array(sim.admit_s),
+        gap_kinds=np.frombuffer(sim.gap_kinds, dtype=np.int8) if sim.kinds else None)
     return (result, sim) if keep_sim else result

@@ -57,3 +57,21 @@ def test_bad_options_are_one_line_with_exit_2(tmp_path):
         assert len(res.stderr.strip().splitlines()) == 1
     assert invoke(trace, "--handler", "magic").exit_code == 2
     assert invoke(tmp_path / "missing.csv").exit_code == 2
+
+
+def test_json_has_the_section_7_metrics_and_slo_options(tmp_path):
+    trace = write_trace(tmp_path / "t.csv")
+    base = json.loads(invoke(trace, "--replicas", 2, "--json").stdout)
+    for key in ("p50_queue_s", "p90_queue_s", "p99_queue_s", "p999_queue_s", "p90_ttft_s",
+                "p999_ttft_s", "stall_s", "slo_attainment"):
+        assert key in base, key
+    assert base["slo_ttft_ref_s"] == base["p50_ttft_s"] and base["slo_ttft_factor"] == 5.0
+    strict = json.loads(invoke(trace, "--replicas", 2, "--slo-ttft-ref", 1e-6,
+                               "--json").stdout)
+    assert strict["slo_attainment"] == 0.0 <= base["slo_attainment"]
+    loose = json.loads(invoke(trace, "--replicas", 2, "--slo-ttft-factor", 1e6,
+                              "--slo-tbt-factor", 1e6, "--json").stdout)
+    assert loose["slo_attainment"] == 1.0
+    res = invoke(trace, "--slo-tbt-factor", -1)
+    assert res.exit_code == 2 and "--slo-tbt-factor" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
