@@ -42,7 +42,7 @@ def test_records_and_resume(study, tmp_path):
         assert r["better_than_mcsf"] == (r["returned_cost"] < r["mcsf_cost"])
         assert r["ratio"] == r["mcsf_cost"] / r["returned_cost"]
         assert r["bound"] is not None and r["gap"] == pytest.approx(0.0, abs=1e-9)
-        assert len(r["loadavg_after"]) == 3 and r["solve_s"] >= 0
+        assert len(r["loadavg_after"]) == 3 and r["solve_s"] >= 0 and r["solve_cpu_s"] >= 0
     # a rerun skips both; a killed run's cut-off line is skipped and the next record starts on
     # a line of its own
     assert study.run_study(_tasks(), results, log=logged.append) == (0, 2)
