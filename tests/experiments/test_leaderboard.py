@@ -114,6 +114,8 @@ def test_human_names():
     assert human_name("sorted-f") == "Sorted-F (reconstructed)"
     assert human_name("clear-a0.2-b0.1") == "alpha-beta clearing, alpha 0.2, beta 0.1"
     assert human_name("greedy-a0.25") == "alpha greedy, alpha 0.25"
+    assert [human_name(p) for p in ("wait", "nested-wait", "vllm", "sarathi")] == [
+        "WAIT", "Nested WAIT", "vLLM", "Sarathi (approximation)"]
 
 
 def test_same_seeds_same_json(tmp_path, fast):
