@@ -2,8 +2,8 @@
 mean ratio as a certified interval, its rank and its runtime.
 
 ``kvopt experiment leaderboard --out results/leaderboard [--count 10] [--trace-requests 10000]
-[--traces DIR] [--time-limit 10] [--workers N] [--scheduler ADDR] [--policies all|a,b]
-[--scenarios all|a,b]``
+[--traces DIR] [--mip-nodes 0] [--mip-safety-s 600] [--workers N] [--scheduler ADDR]
+[--policies all|a,b] [--scenarios all|a,b]``
 
 **Scenarios** (:func:`scenarios`; every instance drawn from ``--seed``, so the suite is the same
 on every run):
@@ -25,10 +25,16 @@ on every run):
 
 **Per instance** the best verified schedule (the hindsight solve's, every policy's, the best
 priority list's) and a certified lower bound: up to :data:`SOLVE_MAX` requests the hindsight
-solve (:data:`LOCAL_SEARCH` local-search moves on the incumbent, then HiGHS within
-``--time-limit`` seconds; its bound), beyond it the best of the combinatorial
-bounds (sum of outputs, memory volume, headroom, cores) and, up to 2,000 requests, the certified
-LP (:func:`kvopt.hindsight.bounds.best_bound`). A policy's ratio on an instance is the interval
+solve (:data:`LOCAL_SEARCH` local-search moves on the incumbent, the serial search's
+:data:`~kvopt.hindsight.incumbents.SERIAL_MOVES` moves, the certified LP with
+:data:`~kvopt.hindsight.bounds.priced_lp.HEADROOM_CUT_ROUNDS` cut rounds, then HiGHS on one
+thread for at most ``--mip-nodes`` branch-and-bound nodes, default 0: no HiGHS), beyond it the
+best of the combinatorial bounds (sum of outputs, memory volume, headroom, cores) and, up to
+:data:`LP_MAX` requests, the certified LP with the same cut rounds
+(:func:`kvopt.hindsight.bounds.best_bound`). Every limit is a count, none a clock, so the
+figures are the same on every run and machine; HiGHS alone also has a wall-clock safety limit
+(``--mip-safety-s``), and an instance whose solve reached it is marked
+``"deterministic": false``. A policy's ratio on an instance is the interval
 ``[cost / best schedule, cost / bound]``; per scenario the leaderboard shows the means of both
 ends over the instances, ranks the online policies by the mean lower end (then the upper end;
 equal intervals share a rank, listed in registry order), and the mean seconds per instance of
@@ -62,14 +68,16 @@ import numpy as np
 from kvopt.experiments.jobs import Job, RecordStore, execute, safe_name
 from kvopt.instance import Instance
 
-__all__ = ["SOLVE_MAX", "Scenario", "instance_job", "main", "policy_names", "scenarios",
+__all__ = ["SOLVE_MAX", "Scenario", "effort", "instance_job", "main", "policy_names", "scenarios",
            "summarise"]
 
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2
 #: instances up to this many requests get the hindsight solve; larger ones the bounds
 SOLVE_MAX = 100
 #: local-search moves on the incumbent before each hindsight solve (as the synthetic experiment)
 LOCAL_SEARCH = 3000
+#: the certified LP beyond SOLVE_MAX requests up to this many (one column per request and round)
+LP_MAX = 2000
 TRACE_MEMORY = 16_492
 TRACES_DIR = Path(__file__).resolve().parents[3] / "shared" / "traces"
 TRACE_FILES = {"azure-conv": "azure_llm_2023/AzureLLMInferenceTrace_conv.csv",
@@ -165,26 +173,39 @@ def build(scenario: Scenario, j: int) -> tuple[Instance, Any]:
     raise ValueError(f"unknown scenario kind {scenario.kind!r}")
 
 
-def _hindsight(inst: Instance, time_limit_s: float) -> dict[str, Any]:
+def effort(mip_nodes: int, mip_safety_s: float) -> dict[str, Any]:
+    """Every limit of the hindsight side (part of each hindsight record's identity)."""
+    from kvopt.hindsight.bounds.priced_lp import HEADROOM_CUT_ROUNDS
+    from kvopt.hindsight.incumbents import SERIAL_MOVES
+
+    return {"local_search": LOCAL_SEARCH, "serial_moves": SERIAL_MOVES,
+            "lp_cut_rounds": HEADROOM_CUT_ROUNDS, "lp_max_requests": LP_MAX,
+            "mip_nodes": mip_nodes, "mip_threads": 1, "mip_safety_s": mip_safety_s}
+
+
+def _hindsight(inst: Instance, limits: dict[str, Any]) -> dict[str, Any]:
     """Best verified schedule and certified bound of one instance (see the module docstring)."""
     from kvopt.hindsight.bounds import best_bound
     from kvopt.hindsight.incumbents import best_priority_list
     from kvopt.hindsight.solve import solve
 
     t0 = time.perf_counter()
+    deterministic = True
     if inst.num_requests <= SOLVE_MAX:
-        res = solve(inst, "highs", time_limit_s=time_limit_s,
-                    local_search_evaluations=LOCAL_SEARCH)
+        res = solve(inst, "highs", threads=1, local_search_evaluations=limits["local_search"],
+                    serial_moves=limits["serial_moves"], mip_max_nodes=limits["mip_nodes"],
+                    mip_time_limit_s=limits["mip_safety_s"])
         upper = float(res.objective)
         bound = float(res.bound) if res.bound is not None else 0.0
-        how = f"integer program ({res.status.value})"
+        deterministic = "time limit" not in res.backend_status.lower()
+        how = f"{res.bound_source} ({res.status.value})"
     else:
         _, upper_int, key = best_priority_list(inst)
         upper = float(upper_int)
-        b = best_bound(inst, upper_bound=upper, time_limit_s=time_limit_s,
-                       use_lp=inst.num_requests <= 2000)
+        b = best_bound(inst, upper_bound=upper,
+                       use_lp=inst.num_requests <= limits["lp_max_requests"])
         bound, how = float(b.value), f"{b.source} bound; priority list by {key}"
-    return {"upper": upper, "bound": bound, "source": how,
+    return {"upper": upper, "bound": bound, "source": how, "deterministic": deterministic,
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
@@ -204,7 +225,7 @@ def _run(inst: Instance, predictions: Any, policy: str, stream: list[int]) -> di
 
 
 def instance_job(scenario: Scenario, j: int, policies: Sequence[str], hindsight: bool,
-                 time_limit_s: float) -> dict[str, Any]:
+                 limits: dict[str, Any]) -> dict[str, Any]:
     """One instance: the missing policy runs and, if asked, its hindsight record."""
     inst, predictions = build(scenario, j)
     seed = int(scenario.params.get("seed", 0))
@@ -213,7 +234,7 @@ def instance_job(scenario: Scenario, j: int, policies: Sequence[str], hindsight:
     out: dict[str, Any] = {"instance": inst.name, "num_requests": inst.num_requests,
                            "memory": inst.memory, "runs": runs}
     if hindsight:
-        out["hindsight"] = _hindsight(inst, time_limit_s)
+        out["hindsight"] = _hindsight(inst, limits)
     return out
 
 
@@ -235,9 +256,8 @@ def _run_identity(scenario: Scenario, j: int, policy: str) -> dict[str, Any]:
     return {"format": RECORD_FORMAT, "scenario": scenario.identity(), "j": j, "policy": policy}
 
 
-def _hindsight_identity(scenario: Scenario, j: int, time_limit_s: float) -> dict[str, Any]:
-    return {"format": RECORD_FORMAT, "scenario": scenario.identity(), "j": j,
-            "time_limit_s": time_limit_s, "local_search": LOCAL_SEARCH}
+def _hindsight_identity(scenario: Scenario, j: int, limits: dict[str, Any]) -> dict[str, Any]:
+    return {"format": RECORD_FORMAT, "scenario": scenario.identity(), "j": j, "effort": limits}
 
 
 def summarise(scenario: Scenario, instances: list[dict[str, Any]],
@@ -273,6 +293,8 @@ def summarise(scenario: Scenario, instances: list[dict[str, Any]],
         for rec in instances)
     return {"name": scenario.name, "title": scenario.title, "kind": scenario.kind,
             "num_instances": len(instances), "optimum_proven_everywhere": exact,
+            "deterministic": all(rec["hindsight"].get("deterministic", False)
+                                 for rec in instances),
             "instances": [{"instance": r["instance"], "num_requests": r["num_requests"],
                            "memory": r["memory"], **r["hindsight"]} for r in instances],
             "rows": rows}
@@ -289,8 +311,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="requests per trace instance (default 10000)")
     parser.add_argument("--traces", type=Path, default=TRACES_DIR,
                         help="directory of the shared traces (default ../shared/traces)")
-    parser.add_argument("--time-limit", type=float, default=10.0,
-                        help="seconds per hindsight solve or LP (default 10)")
+    parser.add_argument("--mip-nodes", type=int, default=0,
+                        help="HiGHS branch-and-bound nodes per hindsight solve (default 0: "
+                             "no HiGHS, the LP's bound)")
+    parser.add_argument("--mip-safety-s", type=float, default=600.0,
+                        help="wall-clock safety limit of HiGHS (default 600; an instance that "
+                             "reaches it is marked not deterministic)")
     parser.add_argument("--policies", default="all", help="'all' or comma-separated names")
     parser.add_argument("--scenarios", default="all", help="'all' or comma-separated names")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: CPUs)")
@@ -300,8 +326,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                            args.trace_requests, 1)):
         if value < low:
             parser.error(f"{opt} must be at least {low}")
-    if args.time_limit <= 0:
-        parser.error("--time-limit must be positive")
+    if args.mip_nodes < 0:
+        parser.error("--mip-nodes must be at least 0")
+    if args.mip_safety_s <= 0:
+        parser.error("--mip-safety-s must be positive")
+    limits = effort(args.mip_nodes, args.mip_safety_s)
     try:
         policies = policy_names(args.policies)
     except ValueError as exc:
@@ -328,13 +357,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 else:
                     rec["runs"][pol] = got["run"]
                     rec.update({k: got[k] for k in ("instance", "num_requests", "memory")})
-            hind = store.load(f"{base}/hindsight", _hindsight_identity(sc, j, args.time_limit))
+            hind = store.load(f"{base}/hindsight", _hindsight_identity(sc, j, limits))
             if hind is not None:
                 rec["hindsight"] = hind["hindsight"]
             found[(sc.name, j)] = rec
             if missing or hind is None:
                 jobs.append(Job(f"{sc.name}/{j}", instance_job,
-                                (sc, j, tuple(missing), hind is None, args.time_limit)))
+                                (sc, j, tuple(missing), hind is None, limits)))
     by_name = {sc.name: sc for sc in suite}
 
     def save(job: Job, value: dict[str, Any]) -> None:
@@ -348,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                     "run": run})
             rec["runs"][pol] = run
         if "hindsight" in value:
-            store.save(f"{base}/hindsight", {**_hindsight_identity(sc, j, args.time_limit),
+            store.save(f"{base}/hindsight", {**_hindsight_identity(sc, j, limits),
                                              **about, "hindsight": value["hindsight"]})
             rec["hindsight"] = value["hindsight"]
 
@@ -364,8 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = [summarise(sc, [found[(sc.name, j)] for j in range(sc.count)], policies)
                for sc in suite]
     config = {"seed": args.seed, "count": args.count, "trace_requests": args.trace_requests,
-              "time_limit_s": args.time_limit, "local_search": LOCAL_SEARCH,
-              "policies": policies, "solve_max": SOLVE_MAX,
+              "effort": limits, "policies": policies, "solve_max": SOLVE_MAX,
               "notes": notes}
     text = write_reports(args.out, config, results, round(time.perf_counter() - t0, 1))
     print(text)

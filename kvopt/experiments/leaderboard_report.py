@@ -46,6 +46,14 @@ def human_name(policy: str) -> str:
     return spec.description.split(":")[0] if spec is not None else policy
 
 
+def _effort(e: dict[str, Any]) -> str:
+    nodes = ("no HiGHS" if e["mip_nodes"] == 0 else
+             f"HiGHS {e['mip_nodes']} nodes on one thread, safety limit {e['mip_safety_s']} s")
+    return (f"{e['local_search']} local-search and {e['serial_moves']} serial-search moves, "
+            f"{e['lp_cut_rounds']} LP cut rounds, LP up to {e['lp_max_requests']} requests, "
+            f"{nodes}")
+
+
 def _interval(low: float, high: float) -> str:
     a, b = f"{low:.3f}", ("inf" if not np.isfinite(high) else f"{high:.3f}")
     return a if a == b else f"[{a}, {b}]"
@@ -67,8 +75,9 @@ def markdown(config: dict[str, Any], results: Sequence[dict[str, Any]], wall_s: 
     lines = ["# Leaderboard: every registered policy against certified hindsight", "",
              (f"Seed {config['seed']}; {config['count']} instances per synthetic scenario; "
               f"{config['trace_requests']} requests per trace instance; hindsight solve up to "
-              f"{config['solve_max']} requests ({config['time_limit_s']} s), certified bounds "
-              "beyond. A ratio is the mean over the scenario's instances of `cost / best "
+              f"{config['solve_max']} requests, certified bounds beyond; every limit a count "
+              f"({_effort(config['effort'])}), so the figures are reproducible from the seeds. "
+              "A ratio is the mean over the scenario's instances of `cost / best "
               "verified schedule` and of `cost / certified lower bound`: the true mean ratio "
               "lies between. Rank: by the first end (online policies only). Wall time "
               f"{wall_s} s."), ""]

@@ -29,7 +29,7 @@ import dataclasses
 import math
 import threading
 import time
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -66,6 +66,9 @@ from kvopt.instance import Instance
 from kvopt.result import SolveResult, SolveStatus
 from kvopt.schedule import Schedule
 from kvopt.verify import verify
+
+if TYPE_CHECKING:
+    from kvopt.hindsight.milp.backends.highs import HighsBackend
 
 __all__ = ["TOO_LARGE", "Budget", "SolveContext", "SolveInterrupted", "SolveOptions", "solve"]
 
@@ -109,6 +112,8 @@ class SolveOptions:
     deadline_time_limit_s: float | None = None
     probing: bool = True
     interval_if_too_large: bool = False
+    mip_max_nodes: int | None = None
+    mip_time_limit_s: float | None = None
 
 
 class Budget:
@@ -387,8 +392,16 @@ def _mip_solver(ctx: SolveContext, solver: Backend, mip: MilpModel,
     """HiGHS or CBC on ``mip`` from the warm start, for the time left less what is kept back;
     its schedule is decoded and verified, its dual bound rounded up and offered."""
     options = ctx.options
-    raw = solver.solve(mip, time_limit_s=ctx.budget.for_solver(), mip_rel_gap=options.mip_rel_gap,
-                       warm_start=warm, threads=options.threads, seed=options.seed)
+    seconds = ctx.budget.for_solver()
+    if options.mip_time_limit_s is not None:
+        seconds = min(options.mip_time_limit_s, math.inf if seconds is None else seconds)
+    if options.mip_max_nodes is None:
+        raw = solver.solve(mip, time_limit_s=seconds, mip_rel_gap=options.mip_rel_gap,
+                           warm_start=warm, threads=options.threads, seed=options.seed)
+    else:   # HiGHS only (checked by solve())
+        raw = cast("HighsBackend", solver).solve(
+            mip, time_limit_s=seconds, mip_rel_gap=options.mip_rel_gap, warm_start=warm,
+            threads=options.threads, seed=options.seed, max_nodes=options.mip_max_nodes)
     ctx.words, ctx.failed = raw.backend_status, raw.failed
     if raw.infeasible:
         raise KvoptError(f"{options.backend} calls the model infeasible, but MC-SF's schedule "
@@ -439,6 +452,8 @@ def solve(
     deadline_time_limit_s: float | None = None,
     probing: bool = True,
     interval_if_too_large: bool = False,
+    mip_max_nodes: int | None = None,
+    mip_time_limit_s: float | None = None,
 ) -> SolveResult:
     """Solve the hindsight integer program of ``specs/kv-scheduling.md`` section 3.
 
@@ -507,6 +522,17 @@ def solve(
         it) and return the best schedule found and the certified bound (``feasible``, unless
         they meet), ``backend_status`` starting with :data:`TOO_LARGE`; otherwise (the default)
         raise :class:`~kvopt.hindsight.milp.formulation.ModelTooLargeError`.
+    mip_max_nodes
+        HiGHS only: stop its branch-and-bound after this many nodes (``None``: no limit; 0:
+        no LP probing and no solver, so the result is the incumbent stages' schedule and the
+        certified LP's bound).
+        Without ``time_limit_s`` and with one thread, every stage is then limited by counts
+        (moves, cut rounds, nodes), so the result is the same on every run and machine.
+    mip_time_limit_s
+        HiGHS or CBC: a wall-clock limit on the solver stage alone (with ``time_limit_s``, the
+        smaller one), e.g. a safety limit beside ``mip_max_nodes``; when it binds,
+        ``backend_status`` says so (HiGHS: ``Time limit reached``) and the result depends on
+        the machine's speed.
 
     Raises
     ------
@@ -515,7 +541,10 @@ def solve(
     """
     options = SolveOptions(backend, time_limit_s, mip_rel_gap, threads, seed, lp_first,
                            local_search_evaluations, serial_moves, kth_time_limit_s,
-                           deadline_time_limit_s, probing, interval_if_too_large)
+                           deadline_time_limit_s, probing, interval_if_too_large,
+                           mip_max_nodes, mip_time_limit_s)
+    if mip_max_nodes is not None and backend != "highs":
+        raise KvoptError(f"mip_max_nodes is a HiGHS option, not one of {backend!r}")
     budget = Budget(time_limit_s)
     if deadline_time_limit_s is not None and not cpsat_available():
         raise KvoptError("deadline cuts need OR-Tools: pip install 'kvopt[cpsat]'")
@@ -553,7 +582,8 @@ def _stages(ctx: SolveContext) -> None:
     found = _lp(ctx)
     if go_on() and ctx.exact is not None and (found is not None or not ctx.proven):
         _instance_solver(ctx, ctx.exact, found)
-    elif ctx.mip is not None and ctx.model is not None and not ctx.proven:
+    elif (ctx.mip is not None and ctx.model is not None and not ctx.proven
+          and ctx.options.mip_max_nodes != 0):
         mip, warm = _fixing(ctx)
         if go_on() and not ctx.proven:
             _mip_solver(ctx, ctx.mip, mip, warm)

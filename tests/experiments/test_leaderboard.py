@@ -24,9 +24,9 @@ def calls(monkeypatch):
     """(scenario, j, policies, hindsight) of every instance job each main() call runs."""
     seen: list[tuple[str, int, tuple[str, ...], bool]] = []
 
-    def counting(scenario, j, policies, hindsight, time_limit_s):
+    def counting(scenario, j, policies, hindsight, limits):
         seen.append((scenario.name, j, tuple(policies), hindsight))
-        return _JOB(scenario, j, policies, hindsight, time_limit_s)
+        return _JOB(scenario, j, policies, hindsight, limits)
 
     monkeypatch.setattr(leaderboard, "instance_job", counting)
     return seen
@@ -41,14 +41,26 @@ def _strip_times(obj):
     return obj
 
 
-def test_leaderboard_outputs_intervals_and_resume(tmp_path, calls, monkeypatch):
-    monkeypatch.setattr(leaderboard, "LOCAL_SEARCH", 0)       # speed: the solve alone
+@pytest.fixture
+def fast(monkeypatch, tmp_path):
+    """Speed: no local search, the paper-size instances get the combinatorial bounds (the
+    certified LP without a clock takes tens of seconds there); the tiny trace copied."""
+    monkeypatch.setattr(leaderboard, "LOCAL_SEARCH", 0)
+    monkeypatch.setattr(leaderboard, "SOLVE_MAX", 12)     # the adversarial ones: the solve
+    monkeypatch.setattr(leaderboard, "LP_MAX", 0)
+    from kvopt.hindsight import incumbents
+
+    monkeypatch.setattr(incumbents, "SERIAL_MOVES", 50)   # read by leaderboard.effort()
     traces = tmp_path / "traces" / "azure_llm_2023"
     traces.mkdir(parents=True)
     shutil.copy(TINY_TRACE, traces / "AzureLLMInferenceTrace_conv.csv")
+    return tmp_path / "traces"
+
+
+def test_leaderboard_outputs_intervals_and_resume(tmp_path, calls, fast):
     out = tmp_path / "lb"
-    args = ["--out", str(out), "--count", "1", "--trace-requests", "60", "--time-limit", "1",
-            "--traces", str(tmp_path / "traces"), "--workers", "1", "--policies", POLICIES,
+    args = ["--out", str(out), "--count", "1", "--trace-requests", "60", "--mip-nodes", "20",
+            "--traces", str(fast), "--workers", "1", "--policies", POLICIES,
             "--scenarios", "hetero-poisson,azure-conv-high,adversarial"]
     assert leaderboard.main(args) == 0
     assert sorted({c[0] for c in calls}) == ["adversarial", "azure-conv-high", "hetero-poisson"]
@@ -56,7 +68,9 @@ def test_leaderboard_outputs_intervals_and_resume(tmp_path, calls, monkeypatch):
     assert [s["name"] for s in data["scenarios"]] == ["hetero-poisson", "azure-conv-high",
                                                       "adversarial"]
     assert any("azure-code" in n for n in data["config"]["notes"])     # absent trace: a note
+    assert data["config"]["effort"]["mip_nodes"] == 20
     for sc in data["scenarios"]:
+        assert sc["deterministic"]
         for inst in sc["instances"]:
             assert 0 < inst["bound"] <= inst["upper"]
         ranks = sorted(r["rank"] for r in sc["rows"] if r["rank"] is not None)
@@ -100,9 +114,52 @@ def test_human_names():
     assert human_name("sorted-f") == "Sorted-F (reconstructed)"
     assert human_name("clear-a0.2-b0.1") == "alpha-beta clearing, alpha 0.2, beta 0.1"
     assert human_name("greedy-a0.25") == "alpha greedy, alpha 0.25"
+    assert [human_name(p) for p in ("wait", "nested-wait", "vllm", "sarathi")] == [
+        "WAIT", "Nested WAIT", "vLLM", "Sarathi (approximation)"]
 
 
-@pytest.mark.parametrize("bad", [["--count", "0"], ["--time-limit", "0"],
+def test_same_seeds_same_json(tmp_path, fast):
+    """Every hindsight limit is a count: two runs from scratch into two directories
+    write the same leaderboard.json once timings are stripped (one worker: the speed-ups
+    patched here do not reach worker processes); other limits, another record identity."""
+    base = ["--count", "2", "--trace-requests", "60", "--mip-nodes", "20", "--traces",
+            str(fast), "--policies", "mcsf,svf,fcfs", "--scenarios",
+            "hetero-zero,azure-conv-low,adversarial"]
+    texts = []
+    for k, workers in enumerate(("1", "1")):
+        assert leaderboard.main(["--out", str(tmp_path / f"lb{k}"), "--workers", workers,
+                                 *base]) == 0
+        texts.append(json.loads((tmp_path / f"lb{k}" / "leaderboard.json").read_text()))
+    assert _strip_times(texts[0]) == _strip_times(texts[1])
+    again = leaderboard._hindsight_identity(leaderboard.scenarios(30, 2, 60, fast)[0][0], 0,
+                                            leaderboard.effort(21, 600.0))
+    assert again["effort"]["mip_nodes"] == 21      # the effort is part of the record identity
+
+
+def test_mip_nodes_reach_highs(monkeypatch):
+    """The node limit is HiGHS's, on one thread, and no clock decides the result."""
+    from kvopt.hindsight import solve as solve_mod
+    from kvopt.hindsight.milp.backends.highs import HighsBackend
+
+    seen = []
+    real = HighsBackend.solve
+
+    def spy(self, model, **kw):
+        seen.append(kw)
+        return real(self, model, **kw)
+
+    monkeypatch.setattr(HighsBackend, "solve", spy)
+    inst = leaderboard.build(leaderboard.scenarios(30, 1, 1, None)[0][-1], 0)[0]
+    res = solve_mod.solve(inst, "highs", mip_max_nodes=5, mip_time_limit_s=600, probing=False,
+                          lp_first=False)
+    assert res.objective >= res.bound
+    assert seen and seen[0]["max_nodes"] == 5 and seen[0]["time_limit_s"] == 600
+    with pytest.raises(Exception, match="HiGHS"):
+        solve_mod.solve(inst, "cbc", mip_max_nodes=5)
+
+
+@pytest.mark.parametrize("bad", [["--count", "0"], ["--mip-nodes", "-1"],
+                                 ["--mip-safety-s", "0"],
                                  ["--policies", "nope"], ["--scenarios", "nope"]])
 def test_bad_arguments_exit_2(tmp_path, bad):
     with pytest.raises(SystemExit) as exc:

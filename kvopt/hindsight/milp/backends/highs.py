@@ -45,10 +45,16 @@ class HighsBackend:
     name = "highs"
 
     def solve(self, model: MilpModel, *, time_limit_s: float | None, mip_rel_gap: float,
-              warm_start: np.ndarray | None, threads: int, seed: int) -> RawSolve:
+              warm_start: np.ndarray | None, threads: int, seed: int,
+              max_nodes: int | None = None) -> RawSolve:
+        """Solve with HiGHS. ``max_nodes`` (``None``: none) stops the branch-and-bound after
+        that many nodes (HiGHS's ``mip_max_nodes``): with one thread an effort limit that gives
+        the same result on every run and machine, unlike ``time_limit_s``."""
         h = to_highs(model)
         if time_limit_s is not None:
             h.setOptionValue("time_limit", float(time_limit_s))
+        if max_nodes is not None:
+            h.setOptionValue("mip_max_nodes", int(max_nodes))
         h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
         # the objective is integral: a gap below 1 already proves the incumbent optimal
         h.setOptionValue("mip_abs_gap", 1.0 - 1e-6 if mip_rel_gap == 0 else 1e-6)
