@@ -42,7 +42,6 @@ def generate_synthetic(
     """The paper's synthetic instances (spec section 6), seeded; with --intervals, interval
     predictions (specs/prediction-intervals-and-bins.md A6) from a stream of the same seed."""
     from kvopt.generate import synthetic_set
-    from kvopt.read import write_instance
     from kvopt.sim.intervals import interval_model, interval_stream, with_intervals
 
     with _errors():
@@ -58,14 +57,21 @@ def generate_synthetic(
         if model is not None:
             instances = [with_intervals(inst, model, interval_stream(seed, j))
                          for j, inst in enumerate(instances)]
-        if count == 1:
-            write_instance(out, instances[0])
-            typer.echo(f"wrote {out}")
-        else:
-            out.mkdir(parents=True, exist_ok=True)
-            for inst in instances:
-                write_instance(out / f"{inst.name}.json", inst)
-            typer.echo(f"wrote {count} instances to {out}")
+        _write_set(out, instances)
+
+
+def _write_set(out: Path, instances: list) -> None:
+    """One instance to the file ``out``; several to the directory ``out``, one file each."""
+    from kvopt.read import write_instance
+
+    if len(instances) == 1:
+        write_instance(out, instances[0])
+        typer.echo(f"wrote {out}")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        for inst in instances:
+            write_instance(out / f"{inst.name}.json", inst)
+        typer.echo(f"wrote {len(instances)} instances to {out}")
 
 
 @generate_app.command("hetero")
@@ -87,7 +93,7 @@ def generate_hetero(
     """Heterogeneous prompts: the paper's arrivals and outputs U{1..M - s}, prompts uniform over
     a wide range or resampled from a real trace's prompts, seeded."""
     from kvopt.generate import hetero_set
-    from kvopt.read import read_trace_columns, write_instance
+    from kvopt.read import read_trace_columns
 
     with _errors():
         if prompts_from is not None and prompt_max is not None:
@@ -107,14 +113,7 @@ def generate_hetero(
         except ValueError as exc:
             option = "--prompts-from" if prompts_from is not None else "--prompt-max"
             raise KvoptError(f"{option}: {exc}") from None
-        if count == 1:
-            write_instance(out, instances[0])
-            typer.echo(f"wrote {out}")
-        else:
-            out.mkdir(parents=True, exist_ok=True)
-            for inst in instances:
-                write_instance(out / f"{inst.name}.json", inst)
-            typer.echo(f"wrote {count} instances to {out}")
+        _write_set(out, instances)
 
 
 # ----------------------------------------------------------------------------- show-versions
