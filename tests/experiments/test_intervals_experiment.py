@@ -15,10 +15,14 @@ TINY = ["--seeds", "1", "--scales", "50", "--num-requests", "30", "--alphas", "1
         "--opt-sizes", "4", "--opt-seeds", "1", "--opt-time-limit", "20", "--workers", "1"]
 
 
+NEEDS_TRACES = pytest.mark.skipif(not sweep.TRACES_DIR.exists(), reason="needs ../shared/traces")
+
+
 def _strip(rows):
     return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
 
 
+@NEEDS_TRACES
 def test_theory_cell_rows_and_alpha_one():
     """Every panel x alpha x policy, H-SF as reference; at alpha = 1 (G2, G3) A_max and A_min
     equal H-SF and A_min evicts nothing; a cell repeats itself."""
@@ -36,6 +40,7 @@ def test_theory_cell_rows_and_alpha_one():
     assert _strip(rows) == _strip(again)
 
 
+@NEEDS_TRACES
 def test_theory_instance_fits_and_g1_windows():
     inst = sweep.theory_instance("azure-conv", 50, 1, 200, sweep.TRACES_DIR)
     assert (inst.prompt + inst.output <= inst.memory).all()
@@ -44,6 +49,7 @@ def test_theory_instance_fits_and_g1_windows():
     assert window.output.min() >= 0.8 * window.output.max() - 1
 
 
+@NEEDS_TRACES
 def test_opt_cell_against_the_hindsight_optimum():
     """n = 4: proven; H-SF and every policy at least OPT; three requests fit at once."""
     rows = sweep.opt_cell("sharegpt", 4, 0, (1.0, 0.1), str(sweep.TRACES_DIR), 20.0,
@@ -63,6 +69,7 @@ def test_amax_bounds_match_the_spec_table():
         assert got_lo == pytest.approx(lo, abs=0.05) and got_hi == pytest.approx(hi, abs=0.05)
 
 
+@NEEDS_TRACES
 def test_main_writes_rows_report_figures_and_resumes(tmp_path, monkeypatch):
     out = tmp_path / "sweep"
     assert sweep.main(["--out", str(out), *TINY]) == 0
@@ -87,6 +94,7 @@ def test_main_writes_rows_report_figures_and_resumes(tmp_path, monkeypatch):
     assert config["seeds"] == 1 and config["opt_sizes"] == [4]
 
 
+@NEEDS_TRACES
 def test_figures_repeat_their_bytes(tmp_path):
     """The same rows give the same PNG bytes (no time stamp, no software tag)."""
     rows = sweep.theory_cell("azure-conv", 50, 0, 20, (1.0, 0.5), str(sweep.TRACES_DIR))["rows"]
