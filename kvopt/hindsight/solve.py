@@ -114,6 +114,7 @@ class SolveOptions:
     interval_if_too_large: bool = False
     mip_max_nodes: int | None = None
     mip_time_limit_s: float | None = None
+    lp_cut_rounds: int = HEADROOM_CUT_ROUNDS
 
 
 class Budget:
@@ -300,7 +301,8 @@ def _lp(ctx: SolveContext) -> ExactResult | None:
         ctx.budget.keep_back(ctx.options.deadline_time_limit_s)
         ctx.lp, found = _lp_beside_solver(ctx, ctx.exact, ctx.model)
     elif ctx.options.time_limit_s is None:
-        ctx.lp = lp_bound(ctx.instance, ctx.model, kth=ctx.kth, stop=ctx.interrupt.is_set)
+        ctx.lp = lp_bound(ctx.instance, ctx.model, kth=ctx.kth, stop=ctx.interrupt.is_set,
+                          cut_rounds=ctx.options.lp_cut_rounds)
     else:
         ctx.lp = lp_bound(ctx.instance, ctx.model, time_limit_s=ctx.budget.share(LP_SHARE),
                           cut_rounds=LP_MAX_CUT_ROUNDS, kth=ctx.kth, stop=ctx.interrupt.is_set)
@@ -329,7 +331,7 @@ def _lp_beside_solver(ctx: SolveContext, solver: InstanceBackend,
                                  threads=ctx.options.threads, seed=ctx.options.seed, stop=stop)
         try:
             lp = lp_bound(ctx.instance, model, time_limit_s=seconds, kth=ctx.kth,
-                          cut_rounds=(HEADROOM_CUT_ROUNDS if seconds is None
+                          cut_rounds=(ctx.options.lp_cut_rounds if seconds is None
                                       else LP_MAX_CUT_ROUNDS),
                           stop=lambda: ctx.interrupt.is_set() or (
                               future.done() and future.result().proven))
@@ -454,6 +456,7 @@ def solve(
     interval_if_too_large: bool = False,
     mip_max_nodes: int | None = None,
     mip_time_limit_s: float | None = None,
+    lp_cut_rounds: int = HEADROOM_CUT_ROUNDS,
 ) -> SolveResult:
     """Solve the hindsight integer program of ``specs/kv-scheduling.md`` section 3.
 
@@ -533,6 +536,10 @@ def solve(
         smaller one), e.g. a safety limit beside ``mip_max_nodes``; when it binds,
         ``backend_status`` says so (HiGHS: ``Time limit reached``) and the result depends on
         the machine's speed.
+    lp_cut_rounds
+        Without ``time_limit_s``: the certified LP's rounds of headroom cuts (default
+        :data:`~kvopt.hindsight.bounds.priced_lp.HEADROOM_CUT_ROUNDS`; fewer: a weaker bound,
+        sooner). With a time limit the LP's own limit applies.
 
     Raises
     ------
@@ -542,7 +549,9 @@ def solve(
     options = SolveOptions(backend, time_limit_s, mip_rel_gap, threads, seed, lp_first,
                            local_search_evaluations, serial_moves, kth_time_limit_s,
                            deadline_time_limit_s, probing, interval_if_too_large,
-                           mip_max_nodes, mip_time_limit_s)
+                           mip_max_nodes, mip_time_limit_s, lp_cut_rounds)
+    if lp_cut_rounds < 0:
+        raise KvoptError(f"lp_cut_rounds must be at least 0, got {lp_cut_rounds}")
     if mip_max_nodes is not None and backend != "highs":
         raise KvoptError(f"mip_max_nodes is a HiGHS option, not one of {backend!r}")
     budget = Budget(time_limit_s)

@@ -165,3 +165,27 @@ def test_bad_arguments_exit_2(tmp_path, bad):
     with pytest.raises(SystemExit) as exc:
         leaderboard.main(["--out", str(tmp_path), *bad])
     assert exc.value.code == 2
+
+
+def test_lp_cut_rounds_reach_the_lp(monkeypatch):
+    """The leaderboard's cut rounds reach the certified LP of the solve (and are part of the
+    record identity); more rounds never give a weaker bound."""
+    from kvopt.hindsight import solve as solve_mod
+
+    seen = []
+    real = solve_mod.lp_bound
+
+    def spy(*args, **kw):
+        seen.append(kw["cut_rounds"])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(solve_mod, "lp_bound", spy)
+    inst = leaderboard.build(leaderboard.scenarios(30, 1, 1, None)[0][0], 0)[0]
+    limits = leaderboard.effort(0, 600.0)
+    assert limits["lp_cut_rounds"] == leaderboard.LP_CUT_ROUNDS
+    bounds = [solve_mod.solve(inst, "highs", mip_max_nodes=0, lp_cut_rounds=k).bound
+              for k in (0, 2)]
+    assert seen == [0, 2]
+    assert bounds[0] <= bounds[1]
+    with pytest.raises(Exception, match="lp_cut_rounds"):
+        solve_mod.solve(inst, "highs", lp_cut_rounds=-1)

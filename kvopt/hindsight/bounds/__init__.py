@@ -42,7 +42,8 @@ __all__ = ["best_bound"]
 
 def best_bound(instance: Instance, *, upper_bound: float | None = None,
                time_limit_s: float | None = None, use_lp: bool = True,
-               kth_time_limit_s: float | None = None, deadline_cuts: bool = False) -> Bound:
+               kth_time_limit_s: float | None = None, deadline_cuts: bool = False,
+               cut_rounds: int = HEADROOM_CUT_ROUNDS) -> Bound:
     """The largest of every certified bound computed (the first of equals, in this order): the
     combinatorial ones; with ``kth_time_limit_s`` the sum of the k-th completion bounds
     (:func:`~kvopt.hindsight.bounds.deadline.kth_completion_bound`, CP-SAT, that many seconds
@@ -52,7 +53,7 @@ def best_bound(instance: Instance, *, upper_bound: float | None = None,
     traces of thousands of requests). With ``deadline_cuts`` the LP that also separates
     deadline cuts (CP-SAT, up to :data:`DEADLINE_CUT_ROUNDS` cut rounds: they start once the
     other cuts are nearly done, which takes more than the default 15 rounds) runs first, and
-    then the LP without them.
+    then the LP without them, with ``cut_rounds`` rounds of headroom cuts.
 
     Turning an option on never lowers the result (without a time limit): each option only adds
     sources. The LP with completion caps continues the LP without them (:func:`lp_bound`), and
@@ -76,7 +77,7 @@ def best_bound(instance: Instance, *, upper_bound: float | None = None,
         for with_deadlines in runs if model is not None else []:
             lp = lp_bound(instance, model, time_limit_s=time_limit_s, kth=kth,
                           deadline_cuts=with_deadlines,
-                          cut_rounds=DEADLINE_CUT_ROUNDS if with_deadlines else HEADROOM_CUT_ROUNDS)
+                          cut_rounds=DEADLINE_CUT_ROUNDS if with_deadlines else cut_rounds)
             if lp is not None:
                 sources.append(lp)
     best = max(sources, key=lambda b: b.value)
