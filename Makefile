@@ -61,5 +61,5 @@ experiment-burst: $(STAMP)  ## serving cluster under load bursts: KunServe vs re
 	$(VENV)/bin/kvopt experiment burst --out results/burst
 experiment-fluid: $(STAMP)  ## WAIT, Nested WAIT vs vLLM, Sarathi against rate (~5 min, 2 cores) -> results/fluid
 	$(VENV)/bin/kvopt experiment fluid --out results/fluid
-experiment-leaderboard: $(STAMP)  ## every registered policy on the scenario suite, certified intervals -> results/leaderboard (index.html)
+experiment-leaderboard: $(STAMP)  ## every registered policy on the scenario suite, certified intervals (~15-30 min) -> results/leaderboard (index.html)
 	$(VENV)/bin/kvopt experiment leaderboard --out results/leaderboard --traces ../shared/traces

@@ -24,12 +24,15 @@ printed (MC-SF cost / returned objective: mean, worst, number exactly 1).
 
     python studies/incumbent_study.py --model zero --backends highs --limits 10 --count 200
     python studies/incumbent_study.py --model zero --backends highs --limits 600 --count 40
+    python studies/incumbent_study.py ... --shard 0/2 &    # two processes, one core each
+    python studies/incumbent_study.py ... --shard 1/2
     python studies/incumbent_study.py --summary          # only reads the results, Markdown
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import math
 import os
@@ -84,9 +87,11 @@ def load_records(path: Path) -> list[dict[str, Any]]:
 
 
 def append_record(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON line and flush it to disk (after a newline if a killed run left a part)."""
+    """Append one JSON line and flush it to disk (after a newline if a killed run left a part),
+    under an exclusive lock, so that shards (``--shard``) may share one file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
         fh.seek(0, os.SEEK_END)
         if fh.tell() > 0:
             fh.seek(-1, os.SEEK_END)
@@ -295,13 +300,18 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def tasks_for(model: str, count: int, backends: Sequence[str], limits: Sequence[float]):
-    """Limits outer, then backends, then instances in order (the first ``count``)."""
+def tasks_for(model: str, count: int, backends: Sequence[str], limits: Sequence[float],
+              shard: tuple[int, int] = (0, 1)):
+    """Limits outer, then backends, then instances in order (the first ``count``); with
+    ``shard = (k, n)`` only the instances ``j`` with ``j % n == k``, so that ``n`` processes
+    can share the work (and the results file) without overlap."""
     insts = synthetic_set(model, SEEDS[model], count)  # type: ignore[arg-type]
+    k, n = shard
     for limit in limits:
         for backend in backends:
-            for inst in insts:
-                yield inst, model, backend, limit
+            for j, inst in enumerate(insts):
+                if j % n == k:
+                    yield inst, model, backend, limit
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -317,6 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="arrival model (default zero: all at round 0)")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
                         help=f"JSON-lines results file (default {DEFAULT_RESULTS})")
+    parser.add_argument("--shard", default="0/1", metavar="K/N",
+                        help="only the instances j with j %% N == K (default 0/1: all); run "
+                             "N processes with K = 0..N-1 to use N cores")
     parser.add_argument("--summary", action="store_true",
                         help="only read the results file and print the tables in Markdown")
     args = parser.parse_args(argv)
@@ -338,8 +351,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--backends: unknown backend {bad[0]!r}; choose from highs, cbc")
     if args.count < 1:
         parser.error(f"--count must be at least 1, got {args.count}")
+    try:
+        k, n = (int(x) for x in args.shard.split("/"))
+    except ValueError:
+        parser.error(f"--shard: expected K/N, e.g. 0/2, got {args.shard!r}")
+    if not (n >= 1 and 0 <= k < n):
+        parser.error(f"--shard: need N >= 1 and 0 <= K < N, got {args.shard!r}")
     env = {k: v for k, v in versions().items() if k in ("kvopt", "highspy", "pulp", "cbc")}
-    solved, skipped = run_study(tasks_for(args.model, args.count, backends, limits),
+    solved, skipped = run_study(tasks_for(args.model, args.count, backends, limits, (k, n)),
                                 args.results, env=env, log=lambda s: print(s, flush=True))
     print(f"{solved} solved, {skipped} already in {args.results}", file=sys.stderr)
     print(markdown(summarise(load_records(args.results))), end="")

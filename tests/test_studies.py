@@ -71,7 +71,15 @@ def test_summary_mode(study, tmp_path, capsys):
 
 def test_bad_options_exit_2(study):
     for argv in (["--limits", "x"], ["--limits", "0"], ["--backends", "gurobi"],
-                 ["--count", "0"]):
+                 ["--count", "0"], ["--shard", "2/2"], ["--shard", "x"], ["--shard", "0/0"]):
         with pytest.raises(SystemExit) as exc:
             study.main(argv)
         assert exc.value.code == 2
+
+
+def test_shards_split_the_instances(study):
+    """Shards K/N take the instances j with j % N == K: together all of them, none twice."""
+    names = [[t[0].name for t in study.tasks_for("zero", 5, ["highs"], [10.0], (k, 2))]
+             for k in (0, 1)]
+    every = [t[0].name for t in study.tasks_for("zero", 5, ["highs"], [10.0])]
+    assert names[0] == every[0::2] and names[1] == every[1::2]
