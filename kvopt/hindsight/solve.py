@@ -537,9 +537,8 @@ def solve(
         ``backend_status`` says so (HiGHS: ``Time limit reached``) and the result depends on
         the machine's speed.
     lp_cut_rounds
-        Without ``time_limit_s``: the certified LP's rounds of headroom cuts (default
-        :data:`~kvopt.hindsight.bounds.priced_lp.HEADROOM_CUT_ROUNDS`; fewer: a weaker bound,
-        sooner). With a time limit the LP's own limit applies.
+        Without ``time_limit_s``: the certified LP's rounds of headroom cuts (fewer: a weaker
+        bound, sooner). With a time limit the LP's own limit applies.
 
     Raises
     ------
