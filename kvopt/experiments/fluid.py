@@ -67,6 +67,7 @@ import numpy as np
 from kvopt.atomic import write_json_atomic, write_text_atomic
 from kvopt.fluid import FluidModel, fluid_wait_thresholds
 from kvopt.policies import NestedWait, Sarathi, Vllm, Wait
+from kvopt.policies.names import display_name
 from kvopt.sim.timed import simulate_timed
 from kvopt.time_model import LinearBatchTime
 from kvopt.verify import verify
@@ -86,8 +87,7 @@ CAPS = (20, 40, 80, 160, 320)
 SEGMENTS = (1, 5)
 HORIZON_RATES = (22.0, 23.0)
 HORIZON_SIZES = (2000, 5000, 10_000, 20_000)
-LABELS = {"wait": "WAIT", "nested-wait": "Nested WAIT", "vllm": "vLLM",
-          "sarathi": "Sarathi (approx.)"}
+LABELS = {k: display_name(k) for k in ("wait", "nested-wait", "vllm", "sarathi")}
 COLORS = {"wait": "C0", "nested-wait": "C1", "vllm": "C2", "sarathi": "C3"}
 
 

@@ -28,13 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from kvopt.policies.names import display_name
+
 __all__ = ["amax_bounds", "summarize", "write_report"]
 
-NAMES = {"amax": "A_max", "amin": "A_min", "mcsf-mid": "MC-SF on the midpoint",
-         "mcsf-lower": "MC-SF on the lower bound", "hsf": "H-SF",
-         "amin-lowest-estimate": "A_min, lowest estimate first",
-         "amin-most-progress": "A_min, most progress first",
-         "amin-random": "A_min, random victims"}
 EVICT_NAMES = {"amin": "least progress (default)", "amin-lowest-estimate": "lowest estimate",
                "amin-most-progress": "most progress", "amin-random": "random"}
 PANEL_NAMES = {"G1": "G1: one global interval", "G2": "G2: geometric classes",
@@ -118,7 +115,7 @@ def _sweep_table(stats: dict, trace: str, alphas: Sequence[float]) -> str:
             cells = [stats.get(("theory", trace, panel, a, pol)) for a in alphas]
             if all(c is None for c in cells):
                 continue
-            rows.append([panel, NAMES[pol]] + ["-" if c is None else
+            rows.append([panel, display_name(pol)] + ["-" if c is None else
                                                f"{c['mean']:.3f} ({c['worst']:.3f})"
                                                for c in cells])
     return _table(["generator", "policy", *_alpha_header(alphas)], rows)
@@ -130,12 +127,13 @@ def _bounds_table(stats: dict, traces: Sequence[str], alphas: Sequence[float]) -
     for trace in traces:
         for label, pol, panels in (("worst A_max / H-SF, G3-low", "amax", ("G3-low",)),
                                    ("worst A_max / H-SF, any generator", "amax", PANEL_NAMES),
-                                   ("worst A_min / H-SF, any generator", "amin", PANEL_NAMES)):
+                                   ("worst A_min (reconstructed) / H-SF, any generator", "amin",
+                                    PANEL_NAMES)):
             vals = [max((stats[k]["worst"] for p in panels
                          if (k := ("theory", trace, p, a, pol)) in stats), default=math.nan)
                     for a in alphas]
             rows.append([f"{label} ({TRACE_NAMES[trace]})"] + [f"{v:.3f}" for v in vals])
-    rows.append(["A_min shape guide 1 + log2(1/alpha) (not a bound)"]
+    rows.append(["A_min (reconstructed) shape guide 1 + log2(1/alpha) (not a bound)"]
                 + [f"{1 + math.log2(1 / a):.2f}" for a in alphas])
     return _table(["", *_alpha_header(alphas)], rows)
 
@@ -160,7 +158,7 @@ def _opt_table(stats: dict, trace: str, alphas: Sequence[float]) -> tuple[str, s
             cells = [stats.get(("opt", trace, panel, a, pol)) for a in alphas]
             if all(c is None for c in cells):
                 continue
-            rows.append([panel, NAMES[pol]] + [
+            rows.append([panel, display_name(pol)] + [
                 "-" if c is None else f"{_interval(c['opt_mean'])} ({_interval(c['opt_worst'])})"
                 for c in cells])
     note = "" if ref is None else (
@@ -178,7 +176,7 @@ def _runtime_table(stats: dict, traces: Sequence[str]) -> str:
                 continue
             secs = np.mean([stats[k]["seconds"] for k in ks])
             peak = np.mean([stats[k]["peak"] for k in ks])
-            rows.append([TRACE_NAMES[trace], NAMES[pol], f"{secs:.3f}", f"{peak:.3f}"])
+            rows.append([TRACE_NAMES[trace], display_name(pol), f"{secs:.3f}", f"{peak:.3f}"])
     return _table(["trace", "policy", "seconds per run", "peak KV use / M"], rows)
 
 
@@ -226,7 +224,7 @@ def _plots(stats: dict, config: Any, out: Path) -> list[Path]:
                 for pol in SWEEP:
                     vals = [stats.get(("theory", trace, panel, a, pol), {}).get("mean")
                             for a in alphas]
-                    _curve(ax, alphas, vals, label=NAMES[pol], **STYLE[pol])
+                    _curve(ax, alphas, vals, label=display_name(pol), **STYLE[pol])
                 ax.set_title(PANEL_NAMES[panel], fontsize=9)
                 ax.set_ylabel("mean total latency / H-SF's")
                 _alpha_axis(ax)
@@ -249,8 +247,8 @@ def _plots(stats: dict, config: Any, out: Path) -> list[Path]:
                 ax.set_ylabel(label + " (symlog scale)")
                 ax.set_yscale("symlog", linthresh=0.1 if field == "evictions" else 1.0)
                 _alpha_axis(ax)
-            axes.flat[0].legend(title="A_min evicts by", fontsize=8)
-            fig.suptitle(f"A_min's evictions, G3-uniform ({TRACE_NAMES[trace]})")
+            axes.flat[0].legend(title="A_min (reconstructed) evicts by", fontsize=8)
+            fig.suptitle(f"A_min (reconstructed): evictions, G3-uniform ({TRACE_NAMES[trace]})")
             paths.append(_save(fig, out / f"evictions-{trace}.png"))
         opt_panels = [p for p in PANEL_NAMES if any(("opt", trace, p, a, "amax") in stats
                                                      for a in alphas)]
@@ -265,10 +263,10 @@ def _plots(stats: dict, config: Any, out: Path) -> list[Path]:
                     unproven = any(c and c["opt_mean"][1] != c["opt_mean"][0] for c in cells)
                     tail = " (vs best schedule)" if unproven else ""
                     _curve(ax, alphas, [c and c["opt_mean"][0] for c in cells],
-                           label=NAMES[pol] + tail, **STYLE[pol])
+                           label=display_name(pol) + tail, **STYLE[pol])
                     if unproven:
                         _curve(ax, alphas, [c and c["opt_mean"][1] for c in cells],
-                               label=f"{NAMES[pol]} (vs proven bound)",
+                               label=f"{display_name(pol)} (vs proven bound)",
                                **{**STYLE[pol], "linestyle": (0, (1, 3)), "linewidth": 1})
                 ax.set_title(PANEL_NAMES[panel], fontsize=9)
                 ax.set_ylabel("mean total latency / OPT's")
@@ -294,10 +292,11 @@ def _plots(stats: dict, config: Any, out: Path) -> list[Path]:
         _curve(ax2, alphas, [max((stats[k]["worst"] for p in PANEL_NAMES
                                   if (k := ("theory", trace, p, a, "amin")) in stats),
                                  default=None) for a in alphas],
-               label=f"worst A_min / H-SF, any generator ({TRACE_NAMES[trace]})", color=color)
+               label=f"worst A_min (reconstructed) / H-SF, any generator "
+                     f"({TRACE_NAMES[trace]})", color=color)
     ax.set_yscale("log")
     for a_, title in ((ax, "A_max: competitive-ratio bounds and measured worst"),
-                      (ax2, "A_min: measured worst")):
+                      (ax2, "A_min (reconstructed): measured worst")):
         a_.set_ylabel("total latency / H-SF's" + (" (log scale)" if a_ is ax else ""))
         a_.set_title(title, fontsize=9)
         _alpha_axis(a_)

@@ -21,29 +21,15 @@ from kvopt.atomic import write_json_atomic, write_text_atomic
 
 __all__ = ["human_name", "markdown", "write_reports"]
 
-NAMES = {"mcsf": "MC-SF", "mc-benchmark": "MC-Benchmark", "fcfs": "FCFS", "amax": "A_max",
-         "amin": "A_min (reconstructed)", "hsf": "H-SF (clairvoyant reference)",
-         "mcsf-upper": "MC-SF on the upper bound", "mcsf-lower": "MC-SF on the lower bound",
-         "mcsf-mid": "MC-SF on the midpoint", "svf": "SVF",
-         "sorted-f": "Sorted-F (reconstructed)"}
-
-
 def human_name(policy: str) -> str:
-    """A policy's name for people: known ones spelled out, others from their registry
-    description (the part before a colon)."""
-    if policy in NAMES:
-        return NAMES[policy]
-    if policy.startswith("greedy-a"):
-        return f"alpha greedy, alpha {policy[8:]}"
-    if policy.startswith("clear-a"):
-        alpha, beta = policy[7:].split("-b")
-        return f"alpha-beta clearing, alpha {alpha}, beta {beta}"
-    if policy.startswith("amin-"):
-        return f"A_min, evicting {policy[5:].replace('-', ' ')} first"
+    """A policy's name for people (:func:`kvopt.policies.names.display_name`, which says
+    "reconstructed" where the rule is); the clairvoyant reference says so too."""
     from kvopt.policies import POLICIES
+    from kvopt.policies.names import display_name
 
     spec = POLICIES.get(policy)
-    return spec.description.split(":")[0] if spec is not None else policy
+    reference = spec is not None and spec.predictions is not None
+    return display_name(policy) + (" (clairvoyant reference)" if reference else "")
 
 
 def _effort(e: dict[str, Any]) -> str:

@@ -127,7 +127,8 @@ POLICIES: dict[str, PolicySpec] = {
                              "come, evicting least progress first", reads_predictions=True),
     **{f"amin-{order.replace('_', '-')}": PolicySpec(
         functools.partial(Amin, evict_order=order),
-        f"A_min evicting by {order.replace('_', ' ')} first", reads_predictions=True)
+        f"A_min (reconstructed) evicting by {order.replace('_', ' ')} first",
+        reads_predictions=True)
        for order in ("lowest_estimate", "most_progress", "random")},
     "hsf": PolicySpec(Hsf, "H-SF: MC-SF on the true outputs (clairvoyant reference, not online)",
                       reads_predictions=True, predictions=ExactPredictions()),

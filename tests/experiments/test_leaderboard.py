@@ -112,10 +112,11 @@ def test_policy_list_follows_the_registry_and_engines(monkeypatch):
 
 def test_human_names():
     assert human_name("sorted-f") == "Sorted-F (reconstructed)"
-    assert human_name("clear-a0.2-b0.1") == "alpha-beta clearing, alpha 0.2, beta 0.1"
-    assert human_name("greedy-a0.25") == "alpha greedy, alpha 0.25"
+    assert human_name("amin") == "A_min (reconstructed)"
+    assert human_name("hsf") == "H-SF (clairvoyant reference)"
+    assert human_name("clear-a0.2-b0.1") == "β-clearing α=0.2 β=0.1"
     assert [human_name(p) for p in ("wait", "nested-wait", "vllm", "sarathi")] == [
-        "WAIT", "Nested WAIT", "vLLM", "Sarathi (approximation)"]
+        "WAIT", "Nested WAIT", "vLLM", "Sarathi (approx.)"]
 
 
 def test_same_seeds_same_json(tmp_path, fast):

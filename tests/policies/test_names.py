@@ -26,6 +26,18 @@ def test_every_registered_policy_has_its_own_human_name():
     assert len(set(names)) == len(names)
 
 
+def test_reconstructed_and_approximate_rules_say_so():
+    """A rule the registry calls reconstructed (or an approximation) is named so wherever a
+    report prints it."""
+    for key, spec in POLICIES.items():
+        words = spec.description.split(":")[0].lower()
+        if "reconstructed" in words:
+            assert "reconstructed" in display_name(key), key
+        if "approximation" in words:
+            assert "approx" in display_name(key), key
+    assert display_name("amin") == "A_min (reconstructed)"
+
+
 def test_unknown_key_is_returned_as_is():
     """A policy added later is shown by its key rather than failing a report."""
     assert display_name("my-policy") == "my-policy"
