@@ -412,6 +412,9 @@ def test_demo_instance_is_proven_and_mcsf_is_not_optimal():
     rec = json.loads(res.stdout)["instances"][0]
     assert rec["hindsight"]["status"] == "optimal" and rec["hindsight"]["objective"] == 154
     assert rec["policies"]["mcsf"]["total_latency"] == 156
+    text = invoke("ratio", DEMO, "--policies", "mcsf,fcfs", "--no-progress").stdout
+    assert "MC-SF" in text and "FCFS" in text          # human names in both tables
+    assert "1.0130" in text
 
 
 def test_generate_adversarial_then_simulate(tmp_path):

@@ -220,6 +220,7 @@ def _simulate_trace(path: Path, name: str, *, as_json: bool, eps: float, margin:
 
 # ------------------------------------------------------------------------------------- ratio
 def _ratio_tables(result: Any) -> str:
+    from kvopt.policies.names import display_name
     from kvopt.ratio import RatioReport, format_interval
 
     rows = []
@@ -228,18 +229,20 @@ def _ratio_tables(result: Any) -> str:
         for p in result.config.policies:
             pr = rec["policies"][p]
             rep = RatioReport.from_dict(pr["ratio"])
-            rows.append([rec["instance"], str(rec["num_requests"]), p, str(pr["total_latency"]),
+            rows.append([rec["instance"], str(rec["num_requests"]), display_name(p),
+                         str(pr["total_latency"]),
                          _fmt(hs["objective"]), _fmt(hs["bound"]), hs["status"],
                          format_interval((rep.low, rep.high))])
     out = [_table(rows, ["instance", "n", "policy", "cost", "hindsight", "bound", "status",
                          "ratio"])]
     rows = []
     for p, s in result.summaries().items():
-        rows.append([p, str(s.num_instances), format_interval(s.mean), format_interval(s.best),
+        rows.append([display_name(p), p, str(s.num_instances), format_interval(s.mean),
+                     format_interval(s.best),
                      format_interval(s.worst),
                      f"{s.num_exactly_optimal} of {s.num_instances}",
                      f"{s.num_proven} of {s.num_instances}"])
-    out.append(_table(rows, ["policy", "instances", "mean", "best", "worst",
+    out.append(_table(rows, ["policy", "key", "instances", "mean", "best", "worst",
                              "exactly optimal", "optimum proven"]))
     note = ("ratio = policy cost / hindsight optimum (total latency, rounds); [lo, hi] where the\n"
             "optimum is unproven: [cost/objective, cost/bound]. Aggregates take each statistic\n"
