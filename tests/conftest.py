@@ -5,10 +5,12 @@
 * ``make_instance(rows, memory)``: an :class:`~kvopt.instance.Instance` from
   ``(arrival, prompt, output)`` rows; importable (``from conftest import make_instance``) and a
   fixture of the same name.
+* ``ctrl_c_as_at_a_terminal``: a ``preexec_fn`` for a child that a test stops with SIGINT.
 """
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Sequence
 
 import pytest
@@ -28,6 +30,15 @@ def installed_backends() -> list[str]:
             continue
         names.append(name)
     return names
+
+
+def ctrl_c_as_at_a_terminal() -> None:
+    """In the child before ``exec``: SIGINT's default action, as a terminal's foreground job has.
+
+    A process started with SIGINT ignored (``cmd &`` in a shell without job control, some CI
+    runners) passes that on to its children, and Python then installs no Ctrl-C handler, so a
+    test of Ctrl-C would hang instead of testing kvopt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def make_instance(rows: Sequence[tuple[int, int, int]], memory: int = 10, *,

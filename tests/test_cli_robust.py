@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ctrl_c_as_at_a_terminal
 from typer.testing import CliRunner
 
 import kvopt
@@ -204,7 +205,8 @@ def test_ctrl_c_in_solve_prints_the_best_so_far(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "kvopt.cli", "solve", str(path),
                              "--time-limit", "60", "--json"], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=ctrl_c_as_at_a_terminal)
     try:
         end = time.monotonic() + 60
         while _cpu_seconds(proc.pid) < 2.5 and proc.poll() is None:   # past imports and MC-SF

@@ -370,7 +370,7 @@ def _form_plain(w: Workload, cfg: EngineConfig, order: np.ndarray, first: np.nda
                  np.concatenate([batch_bin, rest]),
                  np.concatenate([parts[3], np.full(len(rest), FLUSH, dtype=np.int8)]),
                  np.concatenate([parts[4], np.full(len(rest), t_end)]),
-                 np.concatenate([completing, 2 * n + rest])]
+                 np.concatenate([completing, n + w.num_bins + rest])]
         tails = []
     unserved = np.concatenate(tails) if tails else np.empty(0, dtype=np.int64)
     return parts, unserved
@@ -418,7 +418,7 @@ def _form_scan(w: Workload, cfg: EngineConfig, order: np.ndarray, first: np.ndar
                     timeout is not None and (cfg.flush == "none" or deadline <= t_end)):
                 kind, when, key = TIMEOUT, deadline, n + int(j)
             elif cfg.flush == "at_end":
-                kind, when, key = FLUSH, t_end, 2 * n + int(j)
+                kind, when, key = FLUSH, t_end, n + w.num_bins + int(j)
             else:
                 unserved.append(ids[pos:])
                 break
@@ -451,6 +451,8 @@ def form_batches(w: Workload, cfg: EngineConfig
     scan = cfg.kv_limit_tokens is not None or cfg.timeout_s is not None
     parts, unserved = (_form_scan if scan else _form_plain)(w, cfg, order, first, counts)
     ptr, members, bins, kinds, formed, keys = parts
+    # one instant's batches: arrivals by id (keys < n), then timeouts by bin (n + bin), then
+    # the flush by bin (n + num_bins + bin), as the reference's event loop forms them
     perm = np.lexsort((keys, formed))
     ptr, members = _reorder(ptr, members, perm)
     return ptr, members, bins[perm], kinds[perm], formed[perm], np.sort(unserved)

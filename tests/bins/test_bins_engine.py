@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from kvopt.bins.edges import SymmetricError
@@ -73,6 +73,10 @@ def test_fast_engine_equals_reference(case):
 
 
 @given(case=cases(profile=True))
+@example(case=(  # more bins than requests: bin 3's timeout and bin 0's flush fall at t = 3.5
+    Workload([0.0, 1.0, 3.5], [0.75] * 3, [3, 0, 0], 4, prompt=[1, 1, 1]),
+    EngineConfig(batch_size=3, servers=1, flush="at_end", timeout_s=3.5,
+                 time_model=UnitTime(0.5))))
 @settings(max_examples=100, deadline=None)
 def test_fast_engine_equals_reference_with_a_time_model(case):
     """Under a profile's time model (seconds per round) the times agree to rounding."""

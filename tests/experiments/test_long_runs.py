@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ctrl_c_as_at_a_terminal
 
 import kvopt
 from kvopt.generate import synthetic_set
@@ -28,7 +29,7 @@ def _kvopt(*args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([sys.executable, "-m", "kvopt.cli", *map(str, args)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=ctrl_c_as_at_a_terminal)
 
 
 def _ppid_and_state(pid: int) -> tuple[int, str] | None:
