@@ -25,7 +25,6 @@ same seed is used across k and p_e (common random numbers). Outputs in ``--out``
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import json
@@ -61,6 +60,7 @@ from kvopt.bins.lengths import (
 from kvopt.bins.report import markdown_tables, write_plots
 from kvopt.bins.theory import capacity_max_uniform, capacity_uniform, latency_law, theory_capacity
 from kvopt.bins.verify import BinsEvaluation
+from kvopt.experiments.options import ExperimentParser
 
 __all__ = ["Settings", "main", "run_all", "sustainable_rate"]
 
@@ -308,18 +308,12 @@ def _write(path: Path, text: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kvopt.bins.experiment",
-                                     description="Multi-Bin Batching figures B-F1..B-F5.")
+    parser = ExperimentParser(prog="python -m kvopt.bins.experiment",
+                              description="Multi-Bin Batching figures B-F1..B-F5.")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     parser.add_argument("--quick", action="store_true", help="small sizes (tests)")
-    args = parser.parse_args(argv)
-    if args.seed < 0:
-        print(f"error: --seed must be >= 0, got {args.seed}", file=sys.stderr)
-        return 2
-    if args.out.exists() and not args.out.is_dir():
-        print(f"error: --out: {args.out} is not a folder", file=sys.stderr)
-        return 2
+    args = parser.parse_checked(argv)
     settings = Settings.quick(args.seed) if args.quick else Settings(seed=args.seed)
     start = time.perf_counter()
     results = run_all(settings)

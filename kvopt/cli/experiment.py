@@ -4,6 +4,9 @@ Each experiment is a module with its own options (``--out DIR`` at least; ``kvop
 NAME --help`` lists them); this command forwards everything after ``NAME`` to that module's
 ``main``, so ``kvopt experiment bins --out results/bins`` and ``python -m kvopt.bins.experiment
 --out results/bins`` are the same run. The Makefile's ``experiment-*`` targets call these.
+Bad options end with one line and exit code 2 before any work
+(:class:`kvopt.experiments.options.ExperimentParser`), as do kvopt's and the file system's errors
+found later.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import importlib
 
 import typer
 
-from kvopt.cli._app import _interrupted, app
+from kvopt.cli._app import _errors, _interrupted, app
 
 #: name -> (module with ``main(argv) -> int``, one line of help)
 EXPERIMENTS: dict[str, tuple[str, str]] = {
@@ -45,7 +48,8 @@ def _register(name: str, module: str, text: str) -> None:
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
     def _run(ctx: typer.Context) -> None:
         try:
-            code = importlib.import_module(module).main(list(ctx.args))
+            with _errors():   # kvopt's and the file system's errors: one line, exit 2
+                code = importlib.import_module(module).main(list(ctx.args))
         except KeyboardInterrupt as stop:   # e.g. the runner's "N of M saved; rerun to resume"
             raise _interrupted(f"interrupted: {stop}" if str(stop) else "interrupted") from None
         raise typer.Exit(int(code or 0))

@@ -16,7 +16,6 @@ solve settings (solved or not, time limit, backend) are unchanged.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from typing import Any
 from kvopt.adversarial import RatioPoint, ratio_vs_n
 from kvopt.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
 from kvopt.experiments.jobs import Job, RecordStore, execute
+from kvopt.experiments.options import ExperimentParser
 from kvopt.ratio import format_interval
 
 __all__ = ["DEFAULT_SHORTS", "main", "markdown_table", "measure"]
@@ -71,8 +71,8 @@ def _identity(num_short: int, solve_up_to: int, time_limit_s: float, backend: st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kvopt.experiments.adversarial",
-                                     description=__doc__.split("\n\n")[0])
+    parser = ExperimentParser(prog="python -m kvopt.experiments.adversarial",
+                              description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--shorts", default=",".join(map(str, DEFAULT_SHORTS)),
                         help="comma-separated numbers of short requests m (n = m + 1)")
@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--backend", default="highs")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes, one size each (default 1)")
-    args = parser.parse_args(argv)
+    args = parser.parse_checked(argv)
     try:
         shorts = sorted({int(x) for x in args.shorts.split(",") if x.strip()})
     except ValueError:
@@ -92,8 +92,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--shorts needs integers >= 1")
     if args.time_limit <= 0:
         parser.error("--time-limit must be positive")
-    if args.workers < 1:
-        parser.error("--workers must be at least 1")
     from kvopt.plots import plot_ratio_vs_n
     from kvopt.policies import display_name
     from kvopt.show_versions import versions

@@ -32,7 +32,6 @@ from ``[seed, f, D]``; the runs draw nothing. Each run is a record ``DIR/runs/<k
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 import time
@@ -45,6 +44,7 @@ import numpy as np
 from kvopt.cluster import ClusterConfig, Workload, simulate_cluster
 from kvopt.cluster.config import HANDLERS
 from kvopt.experiments.jobs import RecordStore
+from kvopt.experiments.options import ExperimentParser
 
 __all__ = ["PRESET_REPLICAS", "base_rate", "burst_workload", "main", "run_one"]
 
@@ -176,8 +176,8 @@ def plan(presets: Sequence[str], factors: Sequence[float], durations: Sequence[f
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kvopt.experiments.burst",
-                                     description=__doc__.split("\n\n")[0])
+    parser = ExperimentParser(prog="python -m kvopt.experiments.burst",
+                              description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--presets", default=",".join(PRESET_REPLICAS),
                         help="comma-separated, from " + ", ".join(PRESET_REPLICAS))
@@ -196,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-replays", action="store_true")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--traces-dir", type=Path, default=TRACES_DIR)
-    args = parser.parse_args(argv)
+    args = parser.parse_checked(argv)
     presets = [p for p in args.presets.split(",") if p]
     handlers = [h for h in args.handlers.split(",") if h]
     if bad := [p for p in presets if p not in PRESET_REPLICAS]:

@@ -48,7 +48,6 @@ thresholds of :func:`kvopt.fluid.fluid_wait_thresholds`), ``meta.json``.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import functools
@@ -65,6 +64,7 @@ from typing import Any
 import numpy as np
 
 from kvopt.atomic import write_json_atomic, write_text_atomic
+from kvopt.experiments.options import ExperimentParser
 from kvopt.fluid import FluidModel, fluid_wait_thresholds
 from kvopt.policies import NestedWait, Sarathi, Vllm, Wait
 from kvopt.policies.names import display_name
@@ -410,8 +410,8 @@ def _thresholds_words(setting: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m kvopt.experiments.fluid",
-                                 description="WAIT and Nested WAIT vs vLLM and Sarathi")
+    ap = ExperimentParser(prog="python -m kvopt.experiments.fluid",
+                          description="WAIT and Nested WAIT vs vLLM and Sarathi")
     ap.add_argument("--out", type=Path, default=Path("results/fluid"))
     ap.add_argument("--num-requests", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=20260101)
@@ -421,7 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="workload names (default: all): " + ", ".join(WORKLOADS))
     ap.add_argument("--horizon-sizes", type=int, nargs="*", default=list(HORIZON_SIZES),
                     help="N of the horizon check on the mix (none: skip it)")
-    args = ap.parse_args(argv)
+    args = ap.parse_checked(argv)
     names = list(WORKLOADS) if args.workloads is None else list(args.workloads)
     if unknown := [n for n in names if n not in WORKLOADS]:
         print(f"error: --workloads: unknown {unknown[0]!r}; expected one of "

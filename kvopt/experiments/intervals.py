@@ -50,13 +50,14 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 
 from kvopt.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
 from kvopt.exceptions import KvoptError
 from kvopt.experiments.jobs import Job, RecordStore, execute
+from kvopt.experiments.options import ExperimentParser
 from kvopt.instance import Instance
 
 __all__ = ["ALPHAS", "PANELS", "SweepConfig", "main", "opt_cell", "theory_cell"]
@@ -300,16 +301,9 @@ def _floats(text: str, name: str, parser: argparse.ArgumentParser) -> tuple[floa
         raise  # unreachable: parser.error exits
 
 
-class _Parser(argparse.ArgumentParser):
-    """Bad options end the run with one line ``error: <what>`` and exit code 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, "error: " + " ".join(message.split()) + "\n")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _Parser(prog="python -m kvopt.experiments.intervals",
-                     description=__doc__.split("\n\n")[0])
+    parser = ExperimentParser(prog="python -m kvopt.experiments.intervals",
+                              description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--traces", default="sharegpt",
                         help=f"comma-separated, from {', '.join(TRACES)} (default sharegpt)")
@@ -329,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     parser.add_argument("--traces-dir", type=Path, default=TRACES_DIR)
     parser.add_argument("--no-plots", action="store_true")
-    args = parser.parse_args(argv)
+    args = parser.parse_checked(argv)
     traces = tuple(t.strip() for t in args.traces.split(",") if t.strip())
     if bad := [t for t in traces if t not in TRACES]:
         parser.error(f"unknown trace {bad[0]!r}; choose from {', '.join(TRACES)}")

@@ -54,7 +54,6 @@ what its stored records lack: ``<out>/records/<scenario>/<j>/hindsight.json`` an
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 import time
@@ -66,6 +65,7 @@ from typing import Any
 import numpy as np
 
 from kvopt.experiments.jobs import Job, RecordStore, execute, safe_name
+from kvopt.experiments.options import ExperimentParser
 from kvopt.instance import Instance
 
 __all__ = ["SOLVE_MAX", "Scenario", "effort", "instance_job", "main", "policy_names", "scenarios",
@@ -306,8 +306,8 @@ def summarise(scenario: Scenario, instances: list[dict[str, Any]],
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kvopt experiment leaderboard",
-                                     description=__doc__.split("\n\n")[0])
+    parser = ExperimentParser(prog="kvopt experiment leaderboard",
+                              description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--seed", type=int, default=30, help="seed of every scenario (30)")
     parser.add_argument("--count", type=int, default=10,
@@ -326,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scenarios", default="all", help="'all' or comma-separated names")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: CPUs)")
     parser.add_argument("--scheduler", default=None, help="dask scheduler address")
-    args = parser.parse_args(argv)
+    args = parser.parse_checked(argv)
     for opt, value, low in (("--count", args.count, 1), ("--trace-requests",
                                                            args.trace_requests, 1)):
         if value < low:

@@ -40,7 +40,6 @@ and verified, their total latencies compared with the record's) before it is rep
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
@@ -50,6 +49,7 @@ from typing import Any
 
 from kvopt.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
 from kvopt.exceptions import KvoptError
+from kvopt.experiments.options import ExperimentParser
 from kvopt.experiments.runner import ExperimentConfig, run
 from kvopt.generate import synthetic_set
 from kvopt.hindsight.incumbents import SERIAL_MOVES
@@ -264,8 +264,8 @@ def _plots(out: Path, by_model: dict[str, list[dict[str, Any]]],
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kvopt.experiments.synthetic",
-                                     description=__doc__.split("\n\n")[0])
+    parser = ExperimentParser(prog="python -m kvopt.experiments.synthetic",
+                              description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="output directory")
     parser.add_argument("--count", type=int, default=DEFAULT_COUNT,
                         help=f"instances per arrival model (default {DEFAULT_COUNT})")
@@ -285,13 +285,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--serial-moves", type=int, default=SERIAL_MOVES,
                         help="moves of the serial priority-list search before each solve "
                              f"(default {SERIAL_MOVES})")
-    args = parser.parse_args(argv)
+    args = parser.parse_checked(argv)
     from kvopt.policies import POLICIES
 
     if args.time_limit <= 0:
         parser.error("--time-limit must be positive")
-    if args.workers < 1:
-        parser.error("--workers must be at least 1")
     policies = tuple(POLICIES) if args.policies == "all" else tuple(args.policies.split(","))
     if unknown := [p for p in policies if p not in POLICIES]:
         parser.error(f"unknown policy {unknown[0]!r}; choose from {', '.join(POLICIES)}")

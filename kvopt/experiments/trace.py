@@ -46,7 +46,6 @@ arguments, wall time). Every schedule passes :func:`kvopt.verify.verify` before 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import functools
 import math
@@ -61,6 +60,7 @@ import numpy as np
 from kvopt.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
 from kvopt.exceptions import KvoptError
 from kvopt.experiments.jobs import Job, RecordStore, execute, safe_name
+from kvopt.experiments.options import ExperimentParser
 from kvopt.metrics import throughput_timeline
 from kvopt.policies import POLICIES, McSf, display_name
 from kvopt.policies.base import Policy
@@ -481,8 +481,8 @@ def _time_model_words() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m kvopt.experiments.trace", description=__doc__
-                                 .split("\n\n")[0])
+    ap = ExperimentParser(prog="python -m kvopt.experiments.trace", description=__doc__
+                          .split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=Path("results/trace"))
     ap.add_argument("--num-requests", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=20260101)
@@ -494,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
                     + ", ".join(sc.name for sc in SCENARIOS))
     ap.add_argument("--policies", nargs="*", default=None, metavar="POLICY",
                     help="policy names (default: all): " + ", ".join(policy_names()))
-    args = ap.parse_args(argv)
+    args = ap.parse_checked(argv)
     t0 = time.perf_counter()
     out: Path = args.out
     try:

@@ -31,12 +31,6 @@ def test_quick_run_writes_every_output(tmp_path):
     assert again.read_bytes() == (out / "capacity_vs_assign_error.png").read_bytes()
 
 
-def test_bad_arguments_exit_2(tmp_path, capsys):
-    (tmp_path / "file").write_text("x")
-    assert main(["--out", str(tmp_path / "file")]) == 2
-    assert main(["--out", str(tmp_path), "--seed", "-1"]) == 2
-    assert len(capsys.readouterr().err.splitlines()) == 2
-
 
 def test_bisection_lands_near_the_capacity():
     """The largest Poisson rate whose end backlog is under 1% lies within 3% of the saturated
