@@ -332,9 +332,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--alphas must be numbers in (0, 1]")
     scales = tuple(int(x) for x in _floats(args.scales, "--scales", parser))
     sizes = tuple(int(x) for x in _floats(args.opt_sizes, "--opt-sizes", parser))
-    if min((args.seeds, args.opt_seeds, args.workers, args.num_requests, *scales, *sizes),
+    if min((args.seeds, args.opt_seeds, args.num_requests, *scales, *sizes),
            default=1) < 1 or args.opt_time_limit <= 0:
-        parser.error("seeds, workers, sizes and scales must be positive integers and "
+        parser.error("seeds, sizes and scales must be positive integers and "
                      "--opt-time-limit a positive number")
     for trace in traces:
         if not (args.traces_dir / TRACES[trace]).is_file():
